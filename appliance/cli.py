@@ -1,0 +1,171 @@
+"""The ``appliance`` command: one CLI for every program and every chore.
+
+Heavy imports (Flask, SQLAlchemy) happen inside the commands that need them, so that the small
+programs of the stack stay small in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from appliance import __version__
+from appliance import config as config_module
+from appliance.config import Config, ConfigError
+
+NOT_IMPLEMENTED_EXIT = 2
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def with_config(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command ``--config`` and pass it the loaded Config; a bad config ends it with the
+    file, the key and the problem, and exit code 1."""
+
+    @click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Configuration file (else $APPLIANCE_CONFIG, else /etc/appliance/appliance.toml).",
+    )
+    @functools.wraps(command)
+    def wrapper(config_file: Path | None, **kwargs: Any) -> Any:
+        try:
+            config = config_module.load(config_file)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        return command(config, **kwargs)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="appliance")
+def main() -> None:
+    """The build-status appliance: lamp, status page, CI and test tracking on a Raspberry Pi."""
+
+
+@main.command()
+@click.option("--host", help="Listen address (overrides [server] host).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Listen port (overrides [server] port).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Overrides data_dir.")
+@with_config
+def server(config: Config, host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the web server: status page, API and event stream."""
+    from appliance.web import serve
+
+    overrides = {"host": host, "port": port}
+    config = config.replace(
+        server=dataclasses.replace(config.server, **{k: v for k, v in overrides.items() if v is not None})
+    )
+    if data_dir is not None:
+        config = config.replace(data_dir=data_dir.resolve())
+    _setup_logging()
+    serve(config)
+
+
+def _not_implemented(name: str, what: str) -> click.Command:
+    @click.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    @with_config
+    def command(_config: Config) -> None:
+        click.echo(f"appliance {name}: not implemented yet ({what} has not been built).", err=True)
+        sys.exit(NOT_IMPLEMENTED_EXIT)
+
+    command.help = f"{what[0].upper()}{what[1:]} (not implemented yet)."
+    return command
+
+
+for _name, _what in [
+    ("monitor", "the status-source monitor"),
+    ("observer", "the CI observer"),
+    ("runner", "the CI runner"),
+    ("lamp", "the lamp"),
+    ("showroom", "the demo showroom"),
+    ("progress", "system-test progress tracking"),
+]:
+    main.add_command(_not_implemented(_name, _what))
+
+
+@main.group("config")
+def config_group() -> None:
+    """Check or show the configuration in effect."""
+
+
+@config_group.command("check")
+@with_config
+def config_check(config: Config) -> None:
+    """Validate the configuration and resolve every secret it names."""
+    problems = config_module.secret_problems(config)
+    for problem in problems:
+        click.echo(f"{config.source}: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"{config.source}: ok")
+
+
+@config_group.command("show")
+@with_config
+def config_show(config: Config) -> None:
+    """Print the configuration in effect as TOML; secrets appear as their references only."""
+    click.echo(config_module.to_toml(config), nl=False)
+
+
+@main.group("stack", invoke_without_command=True)
+@click.pass_context
+def stack_group(ctx: click.Context) -> None:
+    """Run the stack under supervisord (alone: `stack generate`)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(stack_generate)
+
+
+@stack_group.command("generate")
+@click.option("--programs-only", is_flag=True, help="Only the [program:*] sections, for Debian's supervisor.")
+@with_config
+def stack_generate(config: Config, programs_only: bool) -> None:
+    """Print the supervisord configuration of the stack."""
+    from appliance import stack
+
+    render = stack.render_programs if programs_only else stack.render_supervisord
+    click.echo(render(config), nl=False)
+
+
+@stack_group.command("up")
+@with_config
+def stack_up(config: Config) -> None:
+    """Run the whole stack under supervisord in the foreground (Ctrl-C stops it)."""
+    from appliance import stack
+
+    conf = stack.write_supervisord(config)
+    command = stack.supervisord_command(conf)
+    click.echo(
+        f"supervisord with {conf}; status page on http://{config.server.host}:{config.server.port}", err=True
+    )
+    os.execvp(command[0], command)  # noqa: S606 - supervisord takes this process's place
+
+
+@stack_group.command("status")
+@with_config
+def stack_status(config: Config) -> None:
+    """List the programs of the running stack and their states."""
+    from appliance.supervisor import Supervisor, SupervisorUnavailable
+
+    try:
+        processes = Supervisor(config.supervisor_socket).processes()
+    except SupervisorUnavailable as exc:
+        raise click.ClickException(f"{exc}; start the stack with `appliance stack up`") from None
+    for process in processes:
+        click.echo(f"{process.full_name:<30} {process.state:<10} {process.description}")
+    if any(p.state != "RUNNING" for p in processes):
+        sys.exit(3)

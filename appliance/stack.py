@@ -1,0 +1,177 @@
+"""The supervisord configuration of the stack, generated from the appliance's configuration.
+
+One source of truth: ``appliance stack up`` runs the full file generated here, and the Ansible
+roles install the same ``[program:...]`` definitions into Debian's supervisor.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.config import Config
+from appliance.events import EventBus
+from appliance.supervisor import Supervisor, SupervisorUnavailable
+
+GROUP = "appliance"
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    arguments: tuple[str, ...]
+    startsecs: int = 3
+    # Supervisord waits this long after SIGTERM before SIGKILL: long enough for a runner to
+    # report a build it is stopping.
+    stopwaitsecs: int = 15
+
+
+def programs(config: Config) -> list[Program]:
+    """The programs of the stack; each capability adds its own once it exists."""
+    return [Program("server", ("server",))]
+
+
+def appliance_command(config: Config) -> list[str]:
+    if config.stack.command:
+        return shlex.split(config.stack.command)
+    executable = Path(sys.executable).parent / "appliance"
+    if executable.exists():
+        return [str(executable)]
+    return [sys.executable, "-m", "appliance"]
+
+
+def render_programs(config: Config) -> str:
+    """The ``[program:...]`` sections and their group, for any supervisord's include directory."""
+    base = appliance_command(config)
+    config_args = ["--config", str(config.file)] if config.file else []
+    logs = config.data_dir / "logs"
+    sections = []
+    for program in programs(config):
+        command = shlex.join([*base, *program.arguments, *config_args])
+        sections.append(
+            "\n".join(
+                [
+                    f"[program:{program.name}]",
+                    f"command = {_escape(command)}",
+                    "autostart = true",
+                    "autorestart = true",
+                    f"startsecs = {program.startsecs}",
+                    "startretries = 10",
+                    "stopsignal = TERM",
+                    f"stopwaitsecs = {program.stopwaitsecs}",
+                    "stopasgroup = true",
+                    "killasgroup = true",
+                    "redirect_stderr = true",
+                    f"stdout_logfile = {_escape(str(logs / (program.name + '.log')))}",
+                    "stdout_logfile_maxbytes = 1MB",
+                    "stdout_logfile_backups = 3",
+                    'environment = PYTHONUNBUFFERED="1"',
+                ]
+            )
+        )
+    names = ",".join(p.name for p in programs(config))
+    sections.append(f"[group:{GROUP}]\nprograms = {names}")
+    return "\n\n".join(sections) + "\n"
+
+
+def render_supervisord(config: Config) -> str:
+    """A complete supervisord.conf that runs the stack in the foreground as the current user."""
+    run = config.data_dir / "run"
+    logs = config.data_dir / "logs"
+    socket = config.supervisor_socket
+    head = f"""\
+[unix_http_server]
+file = {_escape(str(socket))}
+; Only the owner may control the stack.
+chmod = 0700
+
+[supervisord]
+nodaemon = true
+logfile = {_escape(str(logs / "supervisord.log"))}
+logfile_maxbytes = 1MB
+logfile_backups = 3
+pidfile = {_escape(str(run / "supervisord.pid"))}
+childlogdir = {_escape(str(logs))}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl = unix://{_escape(str(socket))}
+
+"""
+    return head + render_programs(config)
+
+
+def write_supervisord(config: Config) -> Path:
+    for sub in ("run", "logs"):
+        (config.data_dir / sub).mkdir(parents=True, exist_ok=True)
+    config.supervisor_socket.parent.mkdir(parents=True, exist_ok=True)
+    path = config.data_dir / "run" / "supervisord.conf"
+    path.write_text(render_supervisord(config), encoding="utf-8")
+    return path
+
+
+def supervisord_command(conf: Path) -> list[str]:
+    executable = Path(sys.executable).parent / "supervisord"
+    binary = str(executable) if executable.exists() else "supervisord"
+    return [binary, "--nodaemon", "--configuration", str(conf)]
+
+
+def _escape(value: str) -> str:
+    # supervisord expands %(name)s in values; a literal percent sign must be doubled.
+    return value.replace("%", "%%")
+
+
+def stack_state(supervisor: Supervisor) -> dict:
+    """The programs supervisord runs and their states, as the status page and its JSON show them."""
+    try:
+        processes = supervisor.processes()
+    except SupervisorUnavailable as exc:
+        return {"reachable": False, "socket": str(supervisor.socket_path), "error": str(exc), "programs": []}
+    return {
+        "reachable": True,
+        "socket": str(supervisor.socket_path),
+        "error": None,
+        "programs": [
+            {
+                "name": p.full_name,
+                "group": p.group,
+                "state": p.state,
+                "pid": p.pid,
+                "description": p.description,
+            }
+            for p in processes
+        ],
+    }
+
+
+class StackWatcher(threading.Thread):
+    """Publishes the stack's state on the event bus when it changes, and polls supervisord only
+    while somebody is listening: an idle appliance does no work."""
+
+    def __init__(self, supervisor: Supervisor, bus: EventBus, interval: float = 2.0):
+        super().__init__(name="stack-watcher", daemon=True)
+        self.supervisor = supervisor
+        self.bus = bus
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self._last: object = None
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            if self.bus.subscriber_count:
+                self.poll_once()
+            else:
+                self._last = None
+
+    def poll_once(self) -> None:
+        state = stack_state(self.supervisor)
+        # The description holds an uptime that changes every second: not a change worth a message.
+        key = (state["reachable"], [(p["name"], p["state"], p["pid"]) for p in state["programs"]])
+        if key != self._last:
+            self._last = key
+            self.bus.publish("stack", state)

@@ -1,0 +1,25 @@
+"""The status page at ``/`` and its JSON twin ``/api/status``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+
+from appliance import __version__
+from appliance.stack import stack_state
+from appliance.web import services
+
+bp = Blueprint("status", __name__)
+
+
+def status() -> dict:
+    return {"version": __version__, "stack": stack_state(services().supervisor)}
+
+
+@bp.get("/")
+def page():
+    return render_template("status/index.html", status=status())
+
+
+@bp.get("/api/status")
+def api():
+    return jsonify(status())

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Memory and idle CPU of every program of the stack, and the server's cold start time.
+
+Starts the whole stack with `appliance stack up` on a temporary data directory and a free port,
+waits until every program is RUNNING, then reads /proc: resident memory (VmRSS) of each
+program and of supervisord, and the CPU time each used over an idle window. Then starts
+`appliance server` alone several times and reports the time from exec to the first good /healthz.
+
+    .venv/bin/python bench/footprint.py [--idle-seconds 30] [--starts 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from appliance.supervisor import Supervisor, SupervisorUnavailable
+
+BIN = Path(sys.executable).parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
+            return json.loads(response.read())["ok"]
+    except OSError:
+        return False
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for the stack")
+        time.sleep(0.05)
+
+
+def write_config(directory: Path, port: int) -> Path:
+    config = directory / "appliance.toml"
+    config.write_text(f'data_dir = "{directory / "data"}"\n[server]\nport = {port}\n')
+    return config
+
+
+def measure_stack(directory: Path, idle_seconds: float) -> None:
+    port = free_port()
+    config = write_config(directory, port)
+    stack = subprocess.Popen(
+        [str(BIN / "appliance"), "stack", "up", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    supervisor = Supervisor(directory / "data" / "run" / "supervisor.sock")
+
+    def all_running() -> bool:
+        try:
+            processes = supervisor.processes()
+        except SupervisorUnavailable:
+            return False
+        return bool(processes) and all(p.state == "RUNNING" for p in processes)
+
+    try:
+        wait_for(all_running)
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"))
+        pids = {"supervisord": stack.pid} | {p.full_name: p.pid for p in supervisor.processes()}
+        time.sleep(2)  # let start-up work settle before the idle window
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        started = time.monotonic()
+        time.sleep(idle_seconds)
+        elapsed = time.monotonic() - started
+        print(f"{'program':<24} {'RSS MiB':>8} {'idle CPU %':>11}")
+        total_rss = total_cpu = 0.0
+        for name, pid in pids.items():
+            rss = rss_kib(pid) / 1024
+            cpu = 100 * (cpu_seconds(pid) - before[name]) / elapsed
+            total_rss += rss
+            total_cpu += cpu
+            print(f"{name:<24} {rss:>8.1f} {cpu:>11.2f}")
+        print(f"{'total':<24} {total_rss:>8.1f} {total_cpu:>11.2f}   (idle window {elapsed:.0f} s)")
+    finally:
+        stack.send_signal(signal.SIGTERM)
+        stack.wait(timeout=30)
+
+
+def measure_cold_start(directory: Path, starts: int) -> None:
+    times = []
+    for n in range(starts):
+        port = free_port()
+        run_dir = directory / f"start{n}"
+        run_dir.mkdir()
+        config = write_config(run_dir, port)
+        began = time.monotonic()
+        server = subprocess.Popen(
+            [str(BIN / "appliance"), "server", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda port=port: healthy(f"http://127.0.0.1:{port}"))
+            times.append(time.monotonic() - began)
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+    print(
+        f"server cold start to first /healthz: median {statistics.median(times):.2f} s, "
+        f"min {min(times):.2f} s, max {max(times):.2f} s over {starts} starts (new database each time)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument("--starts", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="footprint-") as tmp:
+        measure_stack(Path(tmp), args.idle_seconds)
+        measure_cold_start(Path(tmp), args.starts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+import pytest
+from click.testing import CliRunner
+
+from appliance.cli import main
+
+
+@pytest.mark.parametrize("command", ["monitor", "observer", "runner", "lamp", "showroom", "progress"])
+def test_commands_not_built_yet_say_so_and_exit_2(command):
+    result = CliRunner().invoke(main, [command, "--anything"])
+    assert result.exit_code == 2
+    assert f"appliance {command}: not implemented yet" in result.output
+
+
+def test_every_command_takes_config():
+    for name, command in main.commands.items():
+        commands = command.commands.values() if hasattr(command, "commands") else [command]
+        for sub in commands:
+            assert any("--config" in p.opts for p in sub.params), f"{name} {sub.name} lacks --config"
+
+
+def test_stack_generate_describes_the_server_program(tmp_path):
+    config = tmp_path / "a b%.toml"
+    config.write_text(f'data_dir = "{tmp_path}/data"\n')
+    result = CliRunner().invoke(main, ["stack", "generate", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "[program:server]" in result.output
+    # The path is quoted for the shell and the percent sign escaped for supervisord.
+    assert f"server --config '{tmp_path}/a b%%.toml'" in result.output
+    assert f"file = {tmp_path}/data/run/supervisor.sock" in result.output
+    assert "stopasgroup = true" in result.output
+
+
+def test_stack_alone_generates_and_programs_only_leaves_out_supervisord(tmp_path):
+    config = tmp_path / "appliance.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\n')
+    alone = CliRunner().invoke(main, ["stack"], env={"APPLIANCE_CONFIG": str(config)})
+    assert "[supervisord]" in alone.output and "[program:server]" in alone.output
+    programs = CliRunner().invoke(main, ["stack", "generate", "--programs-only", "--config", str(config)])
+    assert "[supervisord]" not in programs.output
+    assert "[program:server]" in programs.output
+    assert "[group:appliance]\nprograms = server" in programs.output
+
+
+def test_stack_status_without_supervisord_says_how_to_start_it(tmp_path):
+    config = tmp_path / "appliance.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\n')
+    result = CliRunner().invoke(main, ["stack", "status", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "supervisord does not answer" in result.output
+    assert "appliance stack up" in result.output
+
+
+def test_a_broken_config_stops_any_command_with_the_key(tmp_path):
+    config = tmp_path / "appliance.toml"
+    config.write_text("[server]\nport = true\n")
+    result = CliRunner().invoke(main, ["server", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "server.port: expected an integer, got True" in result.output
