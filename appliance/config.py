@@ -173,6 +173,16 @@ class Config:
         return self.data_dir / "appliance.db"
 
     @property
+    def server_url(self) -> str:
+        """Where programs on this machine reach the server."""
+        host = self.server.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a listen-everywhere address, not a bind
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.server.port}"
+
+    @property
     def supervisor_socket(self) -> Path:
         return self.stack.supervisor_socket or self.data_dir / "run" / "supervisor.sock"
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app
 
 from appliance import __version__
+from appliance.auth import api_token
 from appliance.config import Config
 from appliance.db import Database
 from appliance.events import EventBus
@@ -25,6 +26,7 @@ class Services:
     db: Database
     bus: EventBus
     supervisor: Supervisor
+    token: str
     started: float = field(default_factory=time.monotonic)
 
 
@@ -38,7 +40,11 @@ def create_app(config: Config) -> Flask:
     db = Database.in_data_dir(config.database_path)
     db.migrate()
     app.extensions["appliance"] = Services(
-        config=config, db=db, bus=EventBus(), supervisor=Supervisor(config.supervisor_socket)
+        config=config,
+        db=db,
+        bus=EventBus(),
+        supervisor=Supervisor(config.supervisor_socket),
+        token=api_token(config),
     )
     app.jinja_env.globals["version"] = __version__
 

@@ -30,9 +30,11 @@ def error_response(status: int, message: str) -> tuple[Response | str, int]:
 
 def _http_error(exc: HTTPException):
     response = error_response(exc.code or 500, exc.description or exc.name)
+    body, status = response
     if exc.code == 405 and exc.valid_methods:
-        body, status = response
         return body, status, {"Allow": ", ".join(exc.valid_methods)}
+    if exc.code == 401:
+        return body, status, {"WWW-Authenticate": 'Bearer realm="appliance"'}
     return response
 
 
