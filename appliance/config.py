@@ -278,6 +278,8 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(a) for a in typing.get_args(hint) if a is not type(None))
     if origin is list:
         return f"a list of {_describe(typing.get_args(hint)[0])}"
+    if origin is dict:
+        return f"a table of {_describe(typing.get_args(hint)[1])}"
     return {
         bool: "true or false",
         int: "an integer",
@@ -292,8 +294,13 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
     origin = typing.get_origin(hint)
     wrong = _KeyProblem(key, f"expected {_describe(hint)}, got {value!r}")
     if origin in (typing.Union, types.UnionType):
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _convert(inner, value, key, base_dir)
+        # Each alternative in turn: `str | list[str]` takes "a" or ["a", "b"].
+        for inner in [a for a in typing.get_args(hint) if a is not type(None)]:
+            try:
+                return _convert(inner, value, key, base_dir)
+            except _KeyProblem:
+                continue
+        raise wrong
     if origin is Literal:
         if value not in typing.get_args(hint):
             raise wrong
@@ -303,6 +310,11 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
             raise wrong
         (item,) = typing.get_args(hint)
         return [_convert(item, v, f"{key}[{i}]", base_dir) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise wrong
+        _key_type, item = typing.get_args(hint)
+        return {k: _convert(item, v, f"{key}.{k}", base_dir) for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise wrong
@@ -406,5 +418,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'

@@ -129,3 +129,20 @@ def test_every_setting_has_a_help_text():
                 walk(hint)
 
     walk(Config)
+
+
+def test_unions_lists_and_tables_of_values_are_checked(tmp_path):
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Example:
+        backend: str | list[str] = config_module.setting("a", "one or several")
+        steps: dict[str, int] = config_module.setting({}, "a table")
+
+    assert config_module.build(Example, {"backend": ["a", "b"]}, "", tmp_path).backend == ["a", "b"]
+    assert config_module.build(Example, {"backend": "a", "steps": {"x": 1}}, "", tmp_path).steps == {"x": 1}
+    with pytest.raises(config_module._KeyProblem, match="expected a string or a list of a string"):
+        config_module.build(Example, {"backend": 3}, "", tmp_path)
+    with pytest.raises(config_module._KeyProblem) as raised:
+        config_module.build(Example, {"steps": {"x": "one"}}, "", tmp_path)
+    assert raised.value.key == "steps.x"
