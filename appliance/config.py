@@ -294,8 +294,11 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
     origin = typing.get_origin(hint)
     wrong = _KeyProblem(key, f"expected {_describe(hint)}, got {value!r}")
     if origin in (typing.Union, types.UnionType):
+        alternatives = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(alternatives) == 1:
+            return _convert(alternatives[0], value, key, base_dir)
         # Each alternative in turn: `str | list[str]` takes "a" or ["a", "b"].
-        for inner in [a for a in typing.get_args(hint) if a is not type(None)]:
+        for inner in alternatives:
             try:
                 return _convert(inner, value, key, base_dir)
             except _KeyProblem:
