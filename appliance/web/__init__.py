@@ -13,6 +13,7 @@ from appliance.auth import api_token
 from appliance.config import Config
 from appliance.db import Database
 from appliance.events import EventBus
+from appliance.monitor.report import LatestReport
 from appliance.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Services:
     bus: EventBus
     supervisor: Supervisor
     token: str
+    monitor: LatestReport = field(default_factory=LatestReport)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -48,10 +50,10 @@ def create_app(config: Config) -> Flask:
     )
     app.jinja_env.globals["version"] = __version__
 
-    from appliance.web import errors, events, health, status
+    from appliance.web import errors, events, health, monitor, status
 
     errors.init_app(app)
-    for module in (health, events, status):
+    for module in (health, events, status, monitor):
         app.register_blueprint(module.bp)
     return app
 

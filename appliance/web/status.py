@@ -12,7 +12,12 @@ bp = Blueprint("status", __name__)
 
 
 def status() -> dict:
-    return {"version": __version__, "stack": stack_state(services().supervisor)}
+    report = services().monitor.get()
+    return {
+        "version": __version__,
+        "monitor": report.to_json() if report else None,
+        "stack": stack_state(services().supervisor),
+    }
 
 
 @bp.get("/")

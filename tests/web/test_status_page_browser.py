@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.conftest import http_json
+
 pytestmark = pytest.mark.slow
 
 
@@ -28,3 +30,18 @@ def test_the_page_tells_how_to_start_a_stack_that_is_not_running(appliance_serve
     page.goto(appliance_server.url + "/")
     assert page.locator("#stack-error").is_visible()
     assert "appliance stack up" in page.locator("#stack-error").inner_text()
+
+
+def test_the_lamp_on_the_page_follows_the_monitor_live(appliance_server, browser):
+    token = (appliance_server.data_dir / "secrets" / "api-token").read_text().strip()
+    page = browser.new_page()
+    page.goto(appliance_server.url + "/")
+    assert page.locator("#lamp-meaning").inner_text() == "No lamp state yet"
+    page.wait_for_selector('#live[data-state="open"]')
+    report = {"lamp": {"state": "unreachable", "colour": "PURPLE"}, "sources": []}
+    status, _ = http_json(
+        appliance_server.url + "/api/monitor", "PUT", report, {"Authorization": f"Bearer {token}"}
+    )
+    assert status == 204
+    page.wait_for_selector('#lamp[data-colour="PURPLE"]')
+    assert page.locator("#lamp-meaning").inner_text() == "Cannot reach a status source"

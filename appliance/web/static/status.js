@@ -16,3 +16,34 @@ live.on("stack", (stack) => {
     return row;
   }));
 });
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) { node.className = className; }
+  if (text !== undefined) { node.textContent = text; }
+  return node;
+}
+
+live.on("monitor", (report) => {
+  const lamp = document.getElementById("lamp");
+  lamp.dataset.colour = report.colour;
+  lamp.setAttribute("aria-label", "Lamp colour " + report.colour);
+  document.getElementById("lamp-meaning").textContent = report.meaning;
+  document.getElementById("lamp-detail").textContent = report.colour + " · reported " + report.received_at;
+  const tiles = report.sources.map((source) => {
+    const tile = element("li", "tile state-" + source.state);
+    tile.dataset.source = source.name;
+    tile.append(element("strong", "", source.name), " ", element("span", "muted", source.kind),
+      element("span", "tile-meaning", source.meaning));
+    if (source.error) { tile.append(element("span", "tile-error", source.error)); }
+    if (source.since) { tile.append(element("span", "muted", "since " + source.since)); }
+    if (source.link) {
+      const link = element("a", "", "open");
+      link.href = source.link;
+      tile.append(link);
+    }
+    return tile;
+  });
+  document.getElementById("sources").replaceChildren(
+    ...(tiles.length ? tiles : [element("li", "muted", "No sources reported.")]));
+});
