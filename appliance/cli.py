@@ -88,14 +88,24 @@ def _not_implemented(name: str, what: str) -> click.Command:
 
 
 for _name, _what in [
-    ("monitor", "the status-source monitor"),
-    ("observer", "the CI observer"),
-    ("runner", "the CI runner"),
-    ("lamp", "the lamp"),
     ("showroom", "the demo showroom"),
     ("progress", "system-test progress tracking"),
 ]:
     main.add_command(_not_implemented(_name, _what))
+
+from appliance.lamp.cli import lamp_group  # noqa: E402 - it uses with_config, defined above
+
+main.add_command(lamp_group)
+
+from appliance.monitor.cli import monitor_command  # noqa: E402 - it uses with_config, defined above
+
+main.add_command(monitor_command)
+
+from appliance.ci.cli import ci_group, observer_command, runner_command  # noqa: E402 - uses with_config
+
+main.add_command(runner_command)
+main.add_command(observer_command)
+main.add_command(ci_group)
 
 
 @main.group("config")

@@ -112,19 +112,224 @@ class StackConfig:
     )
 
 
+LAMP_BACKENDS = ("lirc", "gpio", "virtual")
+
+
+def lamp_backend_names(value: str | list[str]) -> str | None:
+    names = [value] if isinstance(value, str) else value
+    unknown = [name for name in names if name not in LAMP_BACKENDS]
+    if unknown:
+        return f"unknown backend {', '.join(map(repr, unknown))} (known: {', '.join(LAMP_BACKENDS)})"
+    if not names:
+        return "must name at least one backend"
+    if len(set(names)) != len(names):
+        return "names a backend twice"
+    return None
+
+
+def gpio_pin(value: int) -> str | None:
+    return None if 0 <= value <= 27 else "must be a BCM GPIO number between 0 and 27"
+
+
+@dataclass(frozen=True)
+class LircLampConfig:
+    socket: Path = setting(Path("/var/run/lirc/lircd"), "Unix socket of lircd, passed to `irsend --device`.")
+    remote: str = setting("LED_24_KEY", "Name of the remote in lircd's configuration (`lircd.conf`).")
+
+
+@dataclass(frozen=True)
+class GpioLampConfig:
+    red_pin: int = setting(22, "BCM GPIO number of the RGB LED's red leg (17 is the IR LED's).", gpio_pin)
+    green_pin: int = setting(27, "BCM GPIO number of the RGB LED's green leg.", gpio_pin)
+    blue_pin: int = setting(24, "BCM GPIO number of the RGB LED's blue leg.", gpio_pin)
+    active_high: bool = setting(True, "true for a common-cathode LED, false for a common-anode one.")
+
+
 @dataclass(frozen=True)
 class LampConfig:
-    """Filled in by the lamp capability."""
+    backend: str | list[str] = setting(
+        "virtual",
+        'What shows the colour: "lirc" (the IR lamp through lircd), "gpio" (a wired RGB LED), '
+        '"virtual" (only the status page), or a list of them, e.g. ["lirc", "gpio"].',
+        lamp_backend_names,
+    )
+    resend_seconds: float = setting(
+        300.0, "Re-send the current colour this often, for a lamp that was power-cycled.", positive
+    )
+    lirc: LircLampConfig = section(LircLampConfig, "The IR lamp, driven through lircd and irsend.")
+    gpio: GpioLampConfig = section(GpioLampConfig, "A wired RGB LED driven by gpiozero.")
+
+
+def step_phases(value: dict[str, str]) -> str | None:
+    from appliance.monitor.states import PHASE_FAILED
+
+    phases = [phase.value for phase in PHASE_FAILED]
+    wrong = sorted(f"{step!r} = {phase!r}" for step, phase in value.items() if phase not in phases)
+    return f"{', '.join(wrong)}: a phase must be one of {', '.join(phases)}" if wrong else None
+
+
+def state_colours(value: dict[str, str]) -> str | None:
+    from appliance.lamp.keys import COLOUR_KEYS
+    from appliance.monitor.states import State
+
+    states = [state.value for state in State]
+    unknown = sorted(key for key in value if key not in states)
+    if unknown:
+        return f"{', '.join(unknown)}: not a state (states: {', '.join(states)})"
+    wrong = sorted(f"{key} = {colour!r}" for key, colour in value.items() if colour not in COLOUR_KEYS)
+    return f"{', '.join(wrong)}: a colour must be one of {', '.join(COLOUR_KEYS)}" if wrong else None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """What every status source has: a name on the page, how often it is read, how long to wait."""
+
+    name: str = setting("", "Name of the source on the status page; unset: made from its endpoint.")
+    interval: float = setting(30.0, "Seconds between two reads of the source.", positive)
+    timeout: float = setting(10.0, "Seconds to wait for an answer before a read counts as failed.", positive)
+
+
+@dataclass(frozen=True)
+class OctopusSourceConfig(SourceConfig):
+    url: str = setting("", "Base URL of the Octopus server, e.g. `https://octopus.example.com/` (required).")
+    space: str = setting("", "Space id, e.g. `Spaces-1`; unset: the legacy routes of the default space.")
+    project: str = setting("", "Project id, e.g. `Projects-1` (required).")
+    environment: str = setting("", "Environment id, e.g. `Environments-1` (required).")
+    api_key: Secret | None = setting(None, "Octopus API key (`X-Octopus-ApiKey`), a secret reference.")
+    steps: dict[str, str] = setting(
+        {"Acquire packages": "acquiring", "Deploy": "deploying", "Run tests": "testing"},
+        "Deployment step name = phase (waiting, acquiring, deploying, testing): a running step shows "
+        "its phase, a failed one the failed form of its phase.",
+        step_phases,
+    )
+
+
+@dataclass(frozen=True)
+class CCTraySourceConfig(SourceConfig):
+    url: str = setting("", "URL of the CCTray XML feed, e.g. `https://ci.example.com/cc.xml` (required).")
+    projects: str | list[str] = setting([], "Names of the feed's projects to watch; unset: all of them.")
+    username: str = setting("", "User for HTTP basic authentication; unset: none.")
+    password: Secret | None = setting(None, "Password for HTTP basic authentication, a secret reference.")
+
+
+@dataclass(frozen=True)
+class GitHubSourceConfig(SourceConfig):
+    api: str = setting(
+        "https://api.github.com", "Base URL of the GitHub REST API (Enterprise: `https://HOST/api/v3`)."
+    )
+    owner: str = setting("", "Owner of the repository (required).")
+    repo: str = setting("", "Name of the repository (required).")
+    workflow: str = setting("", "Workflow file name, e.g. `ci.yml`, or its id (required).")
+    branch: str = setting("main", "Branch whose runs are watched.")
+    token: Secret | None = setting(None, "Token sent as `Authorization: Bearer`; a secret reference.")
+
+
+@dataclass(frozen=True)
+class GitLabSourceConfig(SourceConfig):
+    api: str = setting("https://gitlab.com/api/v4", "Base URL of the GitLab REST API.")
+    project: str = setting("", "Project id or full path, e.g. `42` or `group/project` (required).")
+    ref: str = setting("main", "Branch or tag whose pipelines are watched.")
+    token: Secret | None = setting(None, "Token sent as `PRIVATE-TOKEN`, a secret reference; unset: none.")
+
+
+@dataclass(frozen=True)
+class JenkinsSourceConfig(SourceConfig):
+    job: str = setting("", "URL of the job, e.g. `https://jenkins.example.com/job/app` (required).")
+    username: str = setting("", "Jenkins user for HTTP basic authentication; unset: anonymous.")
+    token: Secret | None = setting(None, "That user's API token, a secret reference.")
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    """Filled in by the monitor capability."""
+    stale_after: float = setting(
+        120.0, "Seconds a source may fail to answer before it shows as unreachable.", positive
+    )
+    colours: dict[str, str] = setting(
+        {},
+        'State = key of the LED_24_KEY remote, e.g. `failure = "ORANGE"`; states not named keep '
+        "their default colour.",
+        state_colours,
+    )
+    octopus: list[OctopusSourceConfig] = setting([], "Octopus Deploy projects: `[[monitor.octopus]]` tables.")
+    cctray: list[CCTraySourceConfig] = setting([], "CCTray XML feeds: `[[monitor.cctray]]` tables.")
+    github: list[GitHubSourceConfig] = setting([], "GitHub Actions workflows: `[[monitor.github]]` tables.")
+    gitlab: list[GitLabSourceConfig] = setting([], "GitLab pipelines: `[[monitor.gitlab]]` tables.")
+    jenkins: list[JenkinsSourceConfig] = setting([], "Jenkins jobs: `[[monitor.jenkins]]` tables.")
+
+
+SAFE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def safe_name(value: str) -> str | None:
+    """A name that is also a file name and a URL path segment: no slash, no dot-dot, no blank."""
+    import re
+
+    return None if re.fullmatch(SAFE_NAME_PATTERN, value) else "must be 1-64 letters, digits, '.', '_', '-'"
+
+
+def non_negative(value: float) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+@dataclass(frozen=True)
+class CIRepoConfig:
+    name: str = setting("", "Short name of the repository: in URLs, file names and `/cc.xml`.", safe_name)
+    url: str = setting("", "Where to fetch it: anything `git clone` takes (a path, file://, https://, ssh).")
+    branch: str = setting("main", "The branch whose commits are built.")
+    command: str = setting(
+        "",
+        "Build command, run by /bin/sh in a clean checkout; empty: unittest discovery of `tests/` "
+        "(`python -m unittest discover -s tests`) with the runner's Python, in a subprocess.",
+    )
+    poll_seconds: float = setting(
+        60.0, "How often the observer fetches; a webhook makes it look at once.", positive
+    )
+    secret: Secret | None = setting(
+        None, "Webhook secret: when set, `POST /api/ci/hooks/<name>` must carry a valid X-Hub-Signature-256."
+    )
+
+
+def _repos_problem(repos: list[CIRepoConfig]) -> str | None:
+    names = [repo.name for repo in repos]
+    if any(not repo.name or not repo.url for repo in repos):
+        return "every repository needs a name and a url"
+    if len(set(names)) != len(names):
+        return "repository names must be unique"
+    return None
 
 
 @dataclass(frozen=True)
 class CIConfig:
-    """Filled in by the CI capability."""
+    repos: list[CIRepoConfig] = setting(
+        [], "The repositories to build, as `[[ci.repos]]` tables (`name`, `url`, ...).", _repos_problem
+    )
+    runners: int = setting(
+        1, "Runner programs (`runner-1`..) the stack runs here when repositories are set.", non_negative
+    )
+    max_attempts: int = setting(
+        3, "Attempts of a build whose runner vanished, before it ends as error.", positive
+    )
+    lease_seconds: float = setting(
+        60.0, "A runner silent this long has lost its builds; it renews every third of it.", positive
+    )
+    wait_seconds: float = setting(
+        25.0, "Longest a runner's request for work is held open (long poll).", positive
+    )
+    timeout_seconds: float = setting(
+        3600.0, "A build command running longer is killed (timed out).", positive
+    )
+    silence_seconds: float = setting(
+        600.0, "A build command printing nothing for this long is killed (timed out).", positive
+    )
+    kill_grace_seconds: float = setting(
+        5.0, "Between SIGTERM and SIGKILL to a build's process group.", non_negative
+    )
+    commits_per_poll: int = setting(
+        20, "Most new commits the observer queues per repository and poll.", positive
+    )
+    max_log_bytes: int = setting(
+        32 * 1024 * 1024, "Largest build log kept; output beyond it is cut with a note.", positive
+    )
 
 
 @dataclass(frozen=True)

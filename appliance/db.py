@@ -24,8 +24,14 @@ def _create_meta(conn: Connection) -> None:
     conn.execute(text("INSERT INTO meta (key, value) VALUES ('instance_id', :id)"), {"id": uuid.uuid4().hex})
 
 
+def _create_ci_tables(conn: Connection) -> None:
+    from appliance.ci.schema import create_tables
+
+    create_tables(conn)
+
+
 # Append only: a released migration never changes, a new one gets the next number.
-MIGRATIONS: list[Migration] = [_create_meta]
+MIGRATIONS: list[Migration] = [_create_meta, _create_ci_tables]
 
 
 class Database:

@@ -31,7 +31,12 @@ class Program:
 
 def programs(config: Config) -> list[Program]:
     """The programs of the stack; each capability adds its own once it exists."""
-    return [Program("server", ("server",))]
+    stack = [Program("server", ("server",)), Program("monitor", ("monitor",))]
+    if config.ci.repos:  # the CI's programs run once there is something to build
+        stack.append(Program("observer", ("observer",)))
+        names = [f"runner-{n}" for n in range(1, config.ci.runners + 1)]
+        stack.extend(Program(name, ("runner", "--name", name)) for name in names)
+    return stack
 
 
 def appliance_command(config: Config) -> list[str]:

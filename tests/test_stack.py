@@ -42,16 +42,22 @@ def server_process(supervisor):
 
 
 def test_the_page_lists_every_program_of_the_stack_as_running(stack):
-    wait_until(lambda: server_process(stack.supervisor).state == "RUNNING", what="server RUNNING")
+    wait_until(
+        lambda: all(p.state == "RUNNING" for p in stack.supervisor.processes()), what="every program RUNNING"
+    )
     status, body = http_json(stack.url + "/api/status")
     assert status == 200
     assert body["stack"]["reachable"]
-    assert {p["name"]: p["state"] for p in body["stack"]["programs"]} == {"appliance:server": "RUNNING"}
+    states = {p["name"]: p["state"] for p in body["stack"]["programs"]}
+    assert states == {"appliance:server": "RUNNING", "appliance:monitor": "RUNNING"}
     result = subprocess.run(
         [APPLIANCE, "stack", "status", "--config", str(stack.config)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[:2] == ["appliance:server", "RUNNING"]
+    assert [line.split()[:2] for line in result.stdout.splitlines()] == [
+        ["appliance:monitor", "RUNNING"],
+        ["appliance:server", "RUNNING"],
+    ]
 
 
 def test_a_killed_server_is_restarted_and_answers_again(stack):

@@ -100,3 +100,13 @@ def worst(states: list[State]) -> State:
     if not states:
         return State.UNKNOWN
     return min(states, key=PRIORITY.index)
+
+
+# An Octopus deployment goes through these phases (its steps are mapped to them by name); a
+# step that fails turns its phase into the matching failed state.
+PHASE_FAILED: dict[State, State] = {
+    State.WAITING: State.WAIT_FAILED,
+    State.ACQUIRING: State.ACQUIRE_FAILED,
+    State.DEPLOYING: State.DEPLOY_FAILED,
+    State.TESTING: State.TEST_FAILED,
+}

@@ -50,10 +50,10 @@ def create_app(config: Config) -> Flask:
     )
     app.jinja_env.globals["version"] = __version__
 
-    from appliance.web import errors, events, health, monitor, status
+    from appliance.web import ci, errors, events, health, monitor, status
 
     errors.init_app(app)
-    for module in (health, events, status, monitor):
+    for module in (health, events, status, monitor, ci):
         app.register_blueprint(module.bp)
     return app
 

@@ -1,0 +1,145 @@
+"""``appliance runner``, ``appliance observer`` and ``appliance ci ...``: the CI's programs and
+chores. Every one of them talks to the server over HTTP with the API token from the config
+(never from the command line, where any user could read it)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from collections.abc import Callable
+
+import click
+
+from appliance.auth import api_token
+from appliance.cli import _setup_logging, with_config
+from appliance.config import Config, safe_name
+
+SERVER_HELP = "URL of the server (default: this machine's, from [server] in the config)."
+
+
+def _client(config: Config, server_url: str | None):
+    from appliance.ci.client import Client
+
+    try:
+        return Client(server_url or config.server_url, api_token(config))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--server") from None
+
+
+def _on_stop_signals(stop: Callable[[], None]) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop())
+
+
+def _check_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    problem = safe_name(value)
+    if problem:
+        raise click.BadParameter(f"{value!r} {problem}")
+    return value
+
+
+@click.command("runner")
+@click.option("--server", "server_url", help=SERVER_HELP)
+@click.option(
+    "--name",
+    default=lambda: socket.gethostname().split(".")[0],
+    callback=_check_name,
+    help="This runner's name, unique among the server's runners (default: the host name).",
+)
+@click.option("--capacity", type=click.IntRange(1, 64), default=1, show_default=True, help="Builds at once.")
+@click.option("--label", "labels", multiple=True, help="A label shown with the runner (repeatable).")
+@with_config
+def runner_command(
+    config: Config, server_url: str | None, name: str, capacity: int, labels: tuple[str, ...]
+) -> None:
+    """Pull builds from the server and run them in clean checkouts."""
+    from appliance.ci.runner import Runner
+
+    _setup_logging()
+    client = _client(config, server_url)
+    work_dir = config.data_dir / "ci" / "runners" / name
+    logging.getLogger(__name__).info("runner %s for %s, working in %s", name, client.base_url, work_dir)
+    runner = Runner(client, name, work_dir, capacity, labels)
+    _on_stop_signals(runner.stop_event.set)
+    runner.run()
+
+
+@click.command("observer")
+@click.option("--server", "server_url", help=SERVER_HELP)
+@with_config
+def observer_command(config: Config, server_url: str | None) -> None:
+    """Watch the repositories of [[ci.repos]] and queue a build for every new commit."""
+    from appliance.ci.observer import Observer
+
+    _setup_logging()
+    if not config.ci.repos:
+        raise click.ClickException(f"{config.source}: no [[ci.repos]] to watch")
+    directory = config.data_dir / "ci" / "observer"
+    client = _client(config, server_url)
+    observer = Observer(config.ci.repos, directory, client, config.ci.commits_per_poll)
+    _on_stop_signals(observer.stop)
+    observer.run()
+
+
+@click.group("ci")
+def ci_group() -> None:
+    """Look at and steer the CI's builds on the server."""
+
+
+def _answer(answer) -> dict:
+    if answer.status >= 400:
+        raise click.ClickException(answer.error)
+    return answer.body
+
+
+def _call(config: Config, server_url: str | None, method: str, path: str, body: object = None) -> dict:
+    from appliance.ci.client import ServerUnavailable
+
+    try:
+        return _answer(_client(config, server_url).call(method, path, body))
+    except ServerUnavailable as exc:
+        raise click.ClickException(f"{exc}; is `appliance server` running?") from None
+
+
+def _line(build: dict) -> str:
+    duration = f"{build['duration_seconds']:.1f}s" if build["duration_seconds"] is not None else "-"
+    message = build["message"].splitlines()[0][:50] if build["message"] else ""
+    return (
+        f"{build['id']:>6} {build['repo']:<16} {build['short_commit']} {build['status']:<10} "
+        f"{duration:>8} {build['runner'] or '-':<12} #{build['attempt']} {message}"
+    )
+
+
+@ci_group.command("builds")
+@click.option("--server", "server_url", help=SERVER_HELP)
+@click.option("--repo", help="Only this repository's builds.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@with_config
+def builds_command(config: Config, server_url: str | None, repo: str | None, limit: int) -> None:
+    """List the latest builds, newest first."""
+    from urllib.parse import urlencode
+
+    query = urlencode({"limit": limit, **({"repo": repo} if repo else {})})
+    for build in _call(config, server_url, "GET", f"/api/ci/builds?{query}")["builds"]:
+        click.echo(_line(build))
+
+
+@ci_group.command("rebuild")
+@click.argument("commit")
+@click.option("--server", "server_url", help=SERVER_HELP)
+@click.option("--repo", help="The repository, when the commit prefix is in several.")
+@with_config
+def rebuild_command(config: Config, commit: str, server_url: str | None, repo: str | None) -> None:
+    """Queue a new build of COMMIT (a commit id or a unique prefix of it)."""
+    body = {"commit": commit, **({"repo": repo} if repo else {})}
+    click.echo(_line(_call(config, server_url, "POST", "/api/ci/rebuild", body)))
+
+
+@ci_group.command("cancel")
+@click.argument("build", type=click.IntRange(1))
+@click.option("--server", "server_url", help=SERVER_HELP)
+@with_config
+def cancel_command(config: Config, build: int, server_url: str | None) -> None:
+    """Cancel BUILD (a build number): taken off the queue, or stopped on its runner."""
+    click.echo(_line(_call(config, server_url, "POST", f"/api/ci/builds/{build}/cancel")))

@@ -1,0 +1,236 @@
+"""The dispatcher: the CI's queue, owned by the server (as the Buildbot master and the Woodpecker
+server own theirs). Runners pull: a request for work is held open until a build is queued (a
+condition woken on enqueue, no polling) or the wait ends. A claimed build is leased; runners renew
+the lease by heartbeat, and a timer thread that sleeps until the next lease ends gives lost work
+back to the queue. Every change is published on the event bus for live pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.ci.store import CIStore, CommitSpec, NotFound, Policy, RepoSpec, Result
+from appliance.config import CIConfig
+from appliance.db import Database
+from appliance.events import EventBus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_attempts: int = 3
+    lease_seconds: float = 60.0
+    wait_seconds: float = 25.0
+    timeout_seconds: float = 3600.0
+    silence_seconds: float = 600.0
+    kill_grace_seconds: float = 5.0
+    max_log_bytes: int = 32 * 1024 * 1024
+
+    @classmethod
+    def from_config(cls, ci: CIConfig) -> Settings:
+        return cls(
+            max_attempts=ci.max_attempts,
+            lease_seconds=ci.lease_seconds,
+            wait_seconds=ci.wait_seconds,
+            timeout_seconds=ci.timeout_seconds,
+            silence_seconds=ci.silence_seconds,
+            kill_grace_seconds=ci.kill_grace_seconds,
+            max_log_bytes=ci.max_log_bytes,
+        )
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        # Two heartbeats may be lost before the lease ends (Woodpecker: 20 s of a 1 min lease).
+        return self.lease_seconds / 3
+
+
+def repo_specs(ci: CIConfig) -> list[RepoSpec]:
+    return [RepoSpec(name=r.name, url=r.url, branch=r.branch, command=r.command) for r in ci.repos]
+
+
+Held = set[tuple[int, int]]
+
+
+class Dispatcher:
+    def __init__(
+        self, db: Database, bus: EventBus, settings: Settings, clock: Callable[[], float] = time.time
+    ):
+        self.settings = settings
+        self.store = CIStore(
+            db,
+            Policy(
+                max_attempts=settings.max_attempts,
+                lease_seconds=settings.lease_seconds,
+                max_log_bytes=settings.max_log_bytes,
+            ),
+        )
+        self.bus = bus
+        self.clock = clock
+        self._work = threading.Condition()
+        self._generation = 0  # bumped on every enqueue, so a waiter never misses one
+        self._timer_wake = threading.Event()
+        self._stopping = threading.Event()
+        self._timer: threading.Thread | None = None
+        self._timer_lock = threading.Lock()
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    def start(self, repos: Iterable[RepoSpec]) -> None:
+        """At server start: record the configured repositories and give running builds a full
+        lease, since their runners could not reach a server that was not there."""
+        now = self.clock()
+        self.store.sync_repos(repos, now)
+        self.store.grant_grace(now)
+        if self.store.next_lease_expiry() is not None:
+            self._ensure_timer()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._timer_wake.set()
+        self._wake_runners()
+        if self._timer is not None:
+            self._timer.join(timeout=5)
+
+    def _ensure_timer(self) -> None:
+        with self._timer_lock:
+            if self._timer is None:
+                self._timer = threading.Thread(target=self._expire_forever, name="ci-leases", daemon=True)
+                self._timer.start()
+        self._timer_wake.set()
+
+    def _expire_forever(self) -> None:
+        """Sleep until the next lease ends (or a new one begins), then end the expired ones."""
+        while not self._stopping.is_set():
+            self._timer_wake.clear()
+            try:
+                self.expire_leases()
+                following = self.store.next_lease_expiry()
+            except Exception:
+                log.exception("checking CI leases failed; trying again in a second")
+                following = self.clock() + 1
+            timeout = None if following is None else max(0.0, following - self.clock()) + 0.01
+            self._timer_wake.wait(timeout)
+
+    def expire_leases(self) -> list[int]:
+        changed = self.store.expire_leases(self.clock())
+        if changed:
+            self._publish_builds(changed)
+            self._wake_runners()
+        return changed
+
+    # --- runners --------------------------------------------------------------------------------
+
+    def register(self, name: str, labels: list[str], capacity: int, held: Held) -> dict[str, Any]:
+        lost = self.store.register_runner(name, labels, capacity, held, self.clock())
+        if lost:
+            self._publish_builds(lost)
+            self._wake_runners()
+        self._publish_runner(name)
+        return {
+            "lease_seconds": self.settings.lease_seconds,
+            "heartbeat_seconds": self.settings.heartbeat_seconds,
+            "wait_seconds": self.settings.wait_seconds,
+        }
+
+    def next(self, runner: str, wait: float) -> dict[str, Any] | None:
+        """Lease the next build to ``runner``, waiting up to ``wait`` seconds for one."""
+        if not self.store.runner_known(runner):
+            raise NotFound(f"runner {runner} is not registered")
+        deadline = time.monotonic() + min(wait, self.settings.wait_seconds)
+        while True:
+            with self._work:
+                generation = self._generation
+            self.expire_leases()
+            claim = self.store.claim(runner, self.clock())
+            if claim is not None:
+                self._ensure_timer()
+                build_id, attempt = claim
+                self._publish_builds([build_id])
+                self._publish_runner(runner)
+                return self._work_for(build_id, attempt)
+            with self._work:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping.is_set():
+                    self.store.touch_runner(runner, self.clock())
+                    return None
+                if generation == self._generation:
+                    self._work.wait(remaining)
+
+    def _work_for(self, build_id: int, attempt: int) -> dict[str, Any]:
+        s = self.settings
+        return {
+            **self.store.work(build_id, attempt),
+            "timeout_seconds": s.timeout_seconds,
+            "silence_seconds": s.silence_seconds,
+            "kill_grace_seconds": s.kill_grace_seconds,
+            "max_log_bytes": s.max_log_bytes,
+        }
+
+    def heartbeat(self, runner: str, held: Held) -> dict[tuple[int, int], str]:
+        before = self._runner_state(runner)
+        actions = self.store.heartbeat(runner, held, self.clock())
+        if self._runner_state(runner) != before:
+            self._publish_runner(runner)
+        return actions
+
+    def append_log(self, build_id: int, attempt: int, offset: int, data: bytes) -> int:
+        size = self.store.append_log(build_id, attempt, offset, data)
+        if data:
+            self.bus.publish(
+                "ci.log", {"build": build_id, "attempt": attempt, "offset": offset, "size": size}
+            )
+        return size
+
+    def finish(self, build_id: int, attempt: int, runner: str, result: Result) -> dict[str, Any]:
+        if self.store.finish(build_id, attempt, runner, result, self.clock()):
+            self._publish_builds([build_id])
+            self._publish_runner(runner)
+        return self.store.build(build_id)
+
+    # --- observer and people --------------------------------------------------------------------
+
+    def add_commits(self, repo: RepoSpec, commits: list[CommitSpec]) -> list[tuple[int, bool]]:
+        queued = self.store.add_commits(repo, commits, self.clock())
+        created = [build_id for build_id, new in queued if new]
+        if created:
+            self._publish_builds(created)
+            self._wake_runners()
+        return queued
+
+    def rebuild(self, commit_prefix: str, repo: str | None) -> dict[str, Any]:
+        build_id = self.store.rebuild(commit_prefix, repo, self.clock())
+        self._publish_builds([build_id])
+        self._wake_runners()
+        return self.store.build(build_id)
+
+    def cancel(self, build_id: int) -> dict[str, Any]:
+        self.store.cancel(build_id, self.clock())
+        self._publish_builds([build_id])
+        return self.store.build(build_id)
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _wake_runners(self) -> None:
+        with self._work:
+            self._generation += 1
+            self._work.notify_all()
+
+    def _publish_builds(self, build_ids: Iterable[int]) -> None:
+        for build_id in dict.fromkeys(build_ids):
+            build = self.store.build(build_id)
+            build.pop("attempts")
+            self.bus.publish("ci.build", build)
+
+    def _runner_state(self, name: str) -> str | None:
+        return next((r["state"] for r in self.store.runner_list(self.clock()) if r["name"] == name), None)
+
+    def _publish_runner(self, name: str) -> None:
+        for runner in self.store.runner_list(self.clock()):
+            if runner["name"] == name:
+                self.bus.publish("ci.runner", runner)

@@ -1,0 +1,171 @@
+"""A build command in a subprocess of its own process group, never in the runner's interpreter
+(the seed's in-process ``unittest.discover`` tested stale modules and could take the runner down).
+
+Output (stdout and stderr together, as bytes: any encoding, any size) goes to a log file, cut at
+a maximum size. The command ends by itself, or is stopped on a total time-out, a silence
+time-out, or a request (cancel, lost lease, runner stopping): SIGTERM to the whole group, then
+SIGKILL after a grace period. A grandchild left behind after the command ended is stopped the same
+way, so nothing outlives its build.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+READ_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_seconds: float
+    silence_seconds: float
+    kill_grace_seconds: float
+    max_log_bytes: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int | None
+    seconds: float
+    stopped_for: str | None  # why the runner stopped it: "timeout", "silence", or a stop() reason
+    log_cut: bool
+
+
+class Command:
+    def __init__(
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        log: BinaryIO,
+        limits: Limits,
+        on_output: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.argv = argv
+        self.cwd = cwd
+        self.env = env
+        self.log = log
+        self.limits = limits
+        self.on_output = on_output
+        self.clock = clock
+        self._changed = threading.Event()
+        self._stop_reason: str | None = None
+        self._last_output = 0.0
+        self._written = 0
+        self._log_cut = False
+
+    def stop(self, reason: str) -> None:
+        """Ask the running command to stop (from any thread, before or while it runs)."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self._changed.set()
+
+    def run(self, on_start: Callable[[int], None] = lambda pgid: None) -> Outcome:
+        """Start the command and wait until it ends or is stopped; no polling: the wait wakes at
+        the exit, at a stop request, or at the next deadline."""
+        started = self._last_output = self.clock()
+        process = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: killed as a whole, never the runner
+        )
+        pgid = process.pid
+        on_start(pgid)
+        reader = threading.Thread(
+            target=self._read, args=(process.stdout,), name=f"output-{pgid}", daemon=True
+        )
+        reader.start()
+        threading.Thread(target=self._await_exit, args=(process,), name=f"wait-{pgid}", daemon=True).start()
+        stopped_for = None
+        while process.poll() is None:
+            now = self.clock()
+            if self._stop_reason is not None:
+                stopped_for = self._stop_reason
+            elif now - started >= self.limits.timeout_seconds:
+                stopped_for = "timeout"
+            elif now - self._last_output >= self.limits.silence_seconds:
+                stopped_for = "silence"
+            if stopped_for is not None:
+                self._kill_group(pgid)
+                break
+            deadline = min(
+                started + self.limits.timeout_seconds, self._last_output + self.limits.silence_seconds
+            )
+            self._changed.wait(max(0.0, deadline - now))
+            self._changed.clear()
+        exit_code = process.wait()
+        seconds = self.clock() - started
+        self._kill_group(pgid)  # whatever the command left behind in its group
+        reader.join(timeout=self.limits.kill_grace_seconds + 1)
+        process.stdout.close()
+        return Outcome(exit_code=exit_code, seconds=seconds, stopped_for=stopped_for, log_cut=self._log_cut)
+
+    def _await_exit(self, process: subprocess.Popen) -> None:
+        process.wait()
+        self._changed.set()
+
+    def _read(self, pipe: BinaryIO) -> None:
+        while chunk := os.read(pipe.fileno(), READ_SIZE):
+            self._last_output = self.clock()
+            room = self.limits.max_log_bytes - self._written
+            if room < len(chunk):
+                self._log_cut = True
+            if room > 0:
+                self.log.write(chunk[:room])
+                self.log.flush()
+                self._written += min(room, len(chunk))
+                self.on_output()
+
+    def _kill_group(self, pgid: int) -> None:
+        """SIGTERM to the group, SIGKILL to what is left after the grace period."""
+        if not _group_alive(pgid):
+            return
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = self.clock() + self.limits.kill_grace_seconds
+        while _group_alive(pgid) and self.clock() < deadline:
+            # Bounded by the grace period, and only while a group is being stopped.
+            time.sleep(0.02)
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def kill_leftover_group(pgid: int, inside: Path) -> bool:
+    """After a runner crash: stop the group of a build it left running, if its leader still works
+    inside that build's directory (a pid alone could have been reused)."""
+    try:
+        cwd = Path(os.readlink(f"/proc/{pgid}/cwd"))
+    except OSError:
+        return False
+    if not cwd.is_relative_to(inside):
+        return False
+    _signal_group(pgid, signal.SIGKILL)
+    return True

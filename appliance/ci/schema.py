@@ -1,0 +1,191 @@
+"""The CI's tables, and the JSON shape of a build and of an attempt that every client sees.
+
+Times are seconds since the epoch (leases must survive a restart, so no monotonic clock here);
+JSON shows them as ISO 8601 with their zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+
+ACTIVE = ("queued", "running")
+RESULTS = ("passed", "failed", "error", "cancelled", "timed_out")
+# A cancelled build says nothing about the code, so it never decides a repository's colour.
+VERDICTS = ("passed", "failed", "error", "timed_out")
+
+metadata = MetaData()
+
+repos = Table(
+    "ci_repos",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("branch", String(255), nullable=False),
+    Column("command", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+builds = Table(
+    "ci_builds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("repo_id", Integer, ForeignKey("ci_repos.id"), nullable=False),
+    Column("commit_sha", String(64), nullable=False),
+    Column("branch", String(255), nullable=False),
+    Column("author", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("committed_at", Float),
+    Column("trigger", String(32), nullable=False),
+    Column("command", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("queue_position", Integer),
+    Column("attempts", Integer, nullable=False),
+    Column("runner", String(64)),
+    Column("exit_code", Integer),
+    Column("tests", Integer),
+    Column("failures", Integer),
+    Column("errors", Integer),
+    Column("skipped", Integer),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Index("ix_ci_builds_queue", "status", "queue_position"),
+    Index("ix_ci_builds_repo", "repo_id", "id"),
+    Index("ix_ci_builds_commit", "commit_sha"),
+)
+
+attempts = Table(
+    "ci_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("build_id", Integer, ForeignKey("ci_builds.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("runner", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("lease_expires", Float),
+    Column("exit_code", Integer),
+    Column("tests", Integer),
+    Column("failures", Integer),
+    Column("errors", Integer),
+    Column("skipped", Integer),
+    Column("command_seconds", Float),
+    Column("log_bytes", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    UniqueConstraint("build_id", "number"),
+    Index("ix_ci_attempts_running", "status", "lease_expires"),
+)
+
+log_chunks = Table(
+    "ci_log_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("build_id", Integer, ForeignKey("ci_builds.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("start_offset", Integer, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    UniqueConstraint("build_id", "attempt", "start_offset"),
+)
+
+runners = Table(
+    "ci_runners",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("labels", Text, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("registered_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+)
+
+
+def create_tables(conn: Connection) -> None:
+    """The CI tables as released in their migration; a later change is a new migration."""
+    metadata.create_all(conn)
+
+
+def iso(moment: float | None) -> str | None:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds") if moment is not None else None
+
+
+def _counts(row: Any) -> dict[str, int] | None:
+    if row.tests is None:
+        return None
+    return {"tests": row.tests, "failures": row.failures, "errors": row.errors, "skipped": row.skipped}
+
+
+def _duration(row: Any) -> float | None:
+    if row.started_at is None or row.finished_at is None:
+        return None
+    return round(row.finished_at - row.started_at, 3)
+
+
+def build_json(row: Any) -> dict[str, Any]:
+    """A build as every client sees it (``row`` joins the repository's name as ``repo``)."""
+    return {
+        "id": row.id,
+        "repo": row.repo,
+        "commit": row.commit_sha,
+        "short_commit": row.commit_sha[:8],
+        "branch": row.branch,
+        "author": row.author,
+        "message": row.message,
+        "committed_at": iso(row.committed_at),
+        "trigger": row.trigger,
+        "command": row.command,
+        "status": row.status,
+        "reason": row.reason,
+        "attempt": row.attempts,
+        "runner": row.runner,
+        "exit_code": row.exit_code,
+        "counts": _counts(row),
+        "created_at": iso(row.created_at),
+        "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at),
+        "duration_seconds": _duration(row),
+    }
+
+
+def attempt_json(row: Any) -> dict[str, Any]:
+    return {
+        "number": row.number,
+        "runner": row.runner,
+        "status": row.status,
+        "reason": row.reason,
+        "exit_code": row.exit_code,
+        "counts": _counts(row),
+        "command_seconds": row.command_seconds,
+        "log_bytes": row.log_bytes,
+        "lease_expires": iso(row.lease_expires),
+        "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at),
+        "duration_seconds": _duration(row),
+    }
+
+
+_BUILD_COLUMNS = (*builds.c, repos.c.name.label("repo"))
+
+
+def builds_query():
+    return select(*_BUILD_COLUMNS).join(repos, repos.c.id == builds.c.repo_id)

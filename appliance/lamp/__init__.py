@@ -1,0 +1,1 @@
+"""The lamp: the IR colour lamp (through lircd), a wired RGB LED (gpiozero) or a virtual lamp."""

@@ -1,0 +1,241 @@
+"""The monitor's loop: read every source when it is due, show the worst state on the lamp, and
+report to the server.
+
+One thread does everything, in next-due order, and sleeps until the next thing is due or it is
+told to stop: an idle monitor wakes only for its sources' intervals, the lamp's re-sends and the
+report it sends the server at least every ``heartbeat`` seconds. A source that hangs holds the
+others back by at most its ``timeout``. A source that cannot be read
+keeps its last state for ``stale_after`` seconds (one lost answer is no news), then shows as
+unreachable with its error. The lamp never waits for the server: an undelivered report is
+retried with back-off while the lamp goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from appliance.config import Config, ConfigError, MonitorConfig
+from appliance.monitor.publisher import Publisher
+from appliance.monitor.sources import Reading, Source, SourceError
+from appliance.monitor.sources.http import Http
+from appliance.monitor.states import DEFAULT_COLOURS, State, worst
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 60.0
+FIRST_RETRY_SECONDS = 1.0
+
+
+class Lamp(Protocol):
+    """What the monitor needs of ``appliance.lamp.driver.LampDriver``."""
+
+    def show(self, key: str) -> None: ...
+    def tick(self) -> None: ...
+    def next_due(self, now: float) -> float | None: ...
+    def status(self) -> dict[str, Any]: ...
+
+
+def make_sources(config: MonitorConfig, http: Http) -> list[Source]:
+    """One source per ``[[monitor.<kind>]]`` table. A table without a key its kind needs, or two
+    sources with the same name (the page tells them apart by name), is a ConfigError."""
+    from appliance.monitor.sources.cctray import CCTraySource
+    from appliance.monitor.sources.github import GitHubSource
+    from appliance.monitor.sources.gitlab import GitLabSource
+    from appliance.monitor.sources.jenkins import JenkinsSource
+    from appliance.monitor.sources.octopus import OctopusSource
+
+    sources: list[Source] = []
+    for kind in (OctopusSource, CCTraySource, GitHubSource, GitLabSource, JenkinsSource):
+        for index, settings in enumerate(getattr(config, kind.kind)):
+            missing = [key for key in kind.required if not getattr(settings, key)]
+            if missing:
+                raise ConfigError(f"monitor.{kind.kind}[{index}]: {', '.join(missing)} must be set")
+            sources.append(kind(settings, http))
+    names = [source.name for source in sources]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"monitor: two sources are named {', '.join(map(repr, twice))}; give each a name")
+    return sources
+
+
+def colour_table(overrides: Mapping[str, str]) -> dict[State, str]:
+    return {**DEFAULT_COLOURS, **{State(state): key for state, key in overrides.items()}}
+
+
+def wall_time() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Watched:
+    """A source and what the monitor knows of it."""
+
+    source: Source
+    last_read: float  # clock time of the last good answer, or of the start
+    next_due: float = 0.0
+    state: State = State.UNKNOWN
+    since: str = field(default_factory=wall_time)
+    checked_at: str | None = None
+    reading: Reading | None = None
+    error: str | None = None
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "name": self.source.name,
+            "kind": self.source.kind,
+            "state": self.state.value,
+            "since": self.since,
+            "checked_at": self.checked_at,
+            "link": self.reading.link if self.reading else None,
+            "error": self.error,
+            "detail": self.reading.detail if self.reading else None,
+        }
+
+
+class Monitor:
+    """The loop; ``step`` does one round at ``clock()`` so that tests can drive time themselves."""
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        lamp: Lamp,
+        publisher: Publisher,
+        stop: threading.Event,
+        *,
+        colours: Mapping[State, str] = DEFAULT_COLOURS,
+        stale_after: float = 120.0,
+        heartbeat: float = HEARTBEAT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.lamp = lamp
+        self.publisher = publisher
+        self.stop = stop
+        self.colours = dict(colours)
+        self.stale_after = stale_after
+        self.heartbeat = heartbeat
+        self.clock = clock
+        start = clock()
+        self.watched = [Watched(source, last_read=start, next_due=start) for source in sources]
+        self.state = State.UNKNOWN
+        self._published: Any = None  # what the server has, timestamps aside
+        self._publish_due = start
+        self._publish_retry = FIRST_RETRY_SECONDS
+        self._publish_error: str | None = None
+
+    def run(self) -> None:
+        """Until ``stop`` is set."""
+        names = ", ".join(f"{w.source.name} ({w.source.kind})" for w in self.watched) or "none"
+        log.info("monitoring %d source(s): %s", len(self.watched), names)
+        while not self.stop.is_set():
+            self.stop.wait(self.step())
+
+    def step(self) -> float:
+        """Do what is due now; return the seconds until something is due next."""
+        for watched in self.watched:
+            if watched.next_due <= self.clock() and not self.stop.is_set():
+                self._read(watched)
+        self.state = worst([w.state for w in self.watched])
+        self.lamp.show(self.colours[self.state])
+        lamp_due = self.lamp.next_due(self.clock())
+        if lamp_due is not None and lamp_due <= 0:
+            self.lamp.tick()
+        self._publish_if_due()
+        now = self.clock()
+        dues = [w.next_due - now for w in self.watched] + [self._publish_due - now]
+        lamp_due = self.lamp.next_due(now)
+        if lamp_due is not None:
+            dues.append(lamp_due)
+        return max(0.0, min(dues))
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "lamp": {
+                "state": self.state.value,
+                "colour": self.colours[self.state],
+                "meaning": self.state.meaning,
+                "driver": self.lamp.status(),
+            },
+            "sources": [w.report() for w in self.watched],
+        }
+
+    def _read(self, watched: Watched) -> None:
+        source = watched.source
+        started = self.clock()
+        watched.next_due = started + source.interval
+        try:
+            reading = source.poll()
+        except SourceError as exc:
+            self._failed(watched, str(exc))
+            return
+        except Exception as exc:  # a bug in one source must not stop the lamp
+            log.exception("source %s: unexpected error", source.name)
+            self._failed(watched, f"internal error: {type(exc).__name__}")
+            return
+        watched.checked_at = wall_time()
+        if watched.error is not None:
+            log.info("source %s: readable again", source.name)
+        watched.reading, watched.error, watched.last_read = reading, None, self.clock()
+        self._set_state(watched, reading.state)
+
+    def _failed(self, watched: Watched, error: str) -> None:
+        watched.checked_at = wall_time()
+        if error != watched.error:
+            log.warning("source %s: %s", watched.source.name, error)
+        watched.error = error
+        if self.clock() - watched.last_read >= self.stale_after:
+            self._set_state(watched, State.UNREACHABLE)
+
+    def _set_state(self, watched: Watched, state: State) -> None:
+        if state is not watched.state:
+            log.info("source %s: %s -> %s", watched.source.name, watched.state.value, state.value)
+            watched.state, watched.since = state, wall_time()
+
+    def _publish_if_due(self) -> None:
+        report = self.report()
+        # What the page shows, without the times of the last reads and the lamp's bookkeeping.
+        picture = (report["lamp"]["colour"], report["lamp"]["state"],
+                   [{**s, "checked_at": None} for s in report["sources"]])  # fmt: skip
+        now = self.clock()
+        changed = picture != self._published and self._publish_error is None
+        if not changed and now < self._publish_due:
+            return
+        error = self.publisher.publish(report)
+        if error is None:
+            if self._publish_error is not None:
+                log.info("the server takes reports again")
+            self._published, self._publish_error = picture, None
+            self._publish_due, self._publish_retry = now + self.heartbeat, FIRST_RETRY_SECONDS
+            return
+        if self._publish_error is None:
+            log.warning("cannot report to the server (the lamp goes on; retrying quietly): %s", error)
+        self._publish_error = error
+        self._publish_due = now + self._publish_retry
+        self._publish_retry = min(self._publish_retry * 2, self.heartbeat)
+
+
+def run(config: Config, stop: threading.Event) -> None:
+    """The ``appliance monitor`` program: the sources and the lamp of ``config`` until ``stop``."""
+    from appliance.auth import api_token
+    from appliance.lamp.backends import backends_from_config
+    from appliance.lamp.driver import LampDriver
+
+    with ExitStack() as cleanup:
+        http = Http()
+        cleanup.callback(http.close)
+        sources = make_sources(config.monitor, http)
+        backends = backends_from_config(config.lamp)
+        for backend in backends:
+            cleanup.callback(backend.close)
+        publisher = Publisher(config.server_url, api_token(config))
+        cleanup.callback(publisher.close)
+        log.info("lamp: %s; reporting to %s", "; ".join(b.describe() for b in backends), config.server_url)
+        lamp = LampDriver(backends, config.lamp.resend_seconds)
+        colours = colour_table(config.monitor.colours)
+        Monitor(sources, lamp, publisher, stop, colours=colours, stale_after=config.monitor.stale_after).run()

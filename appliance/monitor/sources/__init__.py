@@ -1,0 +1,77 @@
+"""Status sources: each reads one CI or deployment system and says one State.
+
+A source is built from its ``[[monitor.<kind>]]`` settings and a shared ``Http`` client; its
+``poll()`` returns a Reading or raises SourceError. Whatever goes wrong while reading (no
+connection, no answer in time, credentials refused, a server error, an answer of the wrong shape)
+is one SourceError whose message a user can act on and which never holds a secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from appliance.config import ConfigError, Secret
+from appliance.monitor.states import State
+
+
+class SourceError(Exception):
+    """A source that could not be read; the message says why, without any secret."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a source says: its state, a link to look at, one line of detail."""
+
+    state: State
+    link: str | None = None
+    detail: str | None = None
+
+
+class Source(Protocol):
+    kind: str
+    name: str
+    interval: float
+
+    def poll(self) -> Reading: ...
+
+
+def building_after(previous: State | None) -> State:
+    """A build in progress, coloured by the last finished one: only a failure makes it "after
+    failure"; a success, a cancellation or no previous build at all is "after success"."""
+    return State.BUILDING_AFTER_FAILURE if previous is State.FAILURE else State.BUILDING_AFTER_SUCCESS
+
+
+def expect(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """``obj[key]`` when ``obj`` is an object holding a ``kind`` there; else a SourceError saying
+    the answer did not have the documented shape."""
+    value = expect_object(obj, where).get(key)
+    if not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise SourceError(f"unexpected answer from {where}: {key!r} should be {names}, got {value!r:.60}")
+    return value
+
+
+def expect_object(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise SourceError(
+            f"unexpected answer from {where}: expected a JSON object, got {type(value).__name__}"
+        )
+    return value
+
+
+def expect_list(value: Any, where: str) -> list:
+    if not isinstance(value, list):
+        raise SourceError(f"unexpected answer from {where}: expected a JSON list, got {type(value).__name__}")
+    return value
+
+
+def reveal(secret: Secret | None, what: str) -> str | None:
+    """The secret's value, read at each poll so that a rotated key is picked up; a secret that
+    cannot be read makes the source unreadable, not the monitor stop."""
+    if secret is None:
+        return None
+    try:
+        return secret.reveal()
+    except ConfigError as exc:
+        raise SourceError(f"{what}: {exc}") from None

@@ -1,0 +1,69 @@
+"""GitHub Actions: the latest run of one workflow on one branch.
+
+Requests are conditional (ETag): an unchanged answer is a 304 that GitHub does not count against
+the rate limit, and the previous answer is used again. While a run is in progress, the last
+completed run of the same workflow and branch says whether it is building after a success or
+after a failure (one more request, conditional as well).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.config import GitHubSourceConfig
+from appliance.monitor.sources import Reading, building_after, expect, reveal
+from appliance.monitor.sources.http import Http
+from appliance.monitor.states import State
+
+CONCLUSIONS: dict[str, State] = {
+    "success": State.SUCCESS,
+    "failure": State.FAILURE,
+    "timed_out": State.FAILURE,
+    "startup_failure": State.FAILURE,
+    "cancelled": State.CANCELLED,
+    "action_required": State.WAITING,
+    # skipped, neutral, stale: the run says nothing about the code.
+}
+
+
+class GitHubSource:
+    kind = "github"
+    required = ("owner", "repo", "workflow")
+
+    def __init__(self, settings: GitHubSourceConfig, http: Http):
+        self.settings = settings
+        self.http = http
+        self.name = settings.name or f"{settings.owner}/{settings.repo} {settings.workflow}"
+        self.interval = settings.interval
+        api = settings.api.rstrip("/")
+        self.runs_url = (
+            f"{api}/repos/{settings.owner}/{settings.repo}/actions/workflows/{settings.workflow}/runs"
+        )
+
+    def poll(self) -> Reading:
+        token = reveal(self.settings.token, "token")
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        secrets = (token,) if token else ()
+        run = self._latest_run(headers, secrets)
+        if run is None:
+            return Reading(State.UNKNOWN, detail=f"no run on {self.settings.branch} yet")
+        status = expect(run, "status", str, "workflow run")
+        link = run.get("html_url")
+        title = f"run #{run.get('run_number', '?')}"
+        if status == "completed":
+            conclusion = run.get("conclusion")
+            return Reading(CONCLUSIONS.get(str(conclusion), State.UNKNOWN), link, f"{title}: {conclusion}")
+        previous = self._latest_run(headers, secrets, status="completed")
+        before = CONCLUSIONS.get(str(previous.get("conclusion"))) if previous else None
+        return Reading(building_after(before), link, f"{title}: {status.replace('_', ' ')}")
+
+    def _latest_run(self, headers: dict[str, str], secrets: tuple[str, ...], **filters: str) -> Any:
+        params = {"branch": self.settings.branch, "per_page": 1, **filters}
+        answer = self.http.get_json(
+            self.runs_url, params=params, headers=headers, secrets=secrets,
+            timeout=self.settings.timeout, conditional=True,
+        )  # fmt: skip
+        runs = expect(answer, "workflow_runs", list, "workflow runs")
+        return runs[0] if runs else None

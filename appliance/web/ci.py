@@ -1,0 +1,262 @@
+"""The CI over HTTP: the runners' and the observer's API (token), read-only JSON and pages for
+people, the push webhook, and ``/cc.xml`` for CCTray readers. The dispatcher does the work."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, url_for
+
+from appliance.ci import protocol
+from appliance.ci.dispatcher import Dispatcher, Settings, repo_specs
+from appliance.ci.store import Conflict, LogOffsetMismatch, LogTooLarge, NotFound
+from appliance.web import services
+from appliance.web.auth import require_token
+from appliance.web.errors import error_response
+
+bp = Blueprint("ci", __name__)
+
+MAX_LOG_APPEND = 1024 * 1024
+LOG_PAGE = 1024 * 1024
+CCTRAY_STATUS = {"passed": "Success", "failed": "Failure", "timed_out": "Failure", "error": "Exception"}
+
+
+@bp.record_once
+def _start_dispatcher(state) -> None:
+    svc = state.app.extensions["appliance"]
+    dispatcher = Dispatcher(svc.db, svc.bus, Settings.from_config(svc.config.ci))
+    dispatcher.start(repo_specs(svc.config.ci))
+    state.app.extensions["ci"] = dispatcher
+
+
+def dispatcher() -> Dispatcher:
+    return current_app.extensions["ci"]
+
+
+@bp.errorhandler(protocol.ProtocolError)
+def _bad_request(exc: Exception):
+    return error_response(400, str(exc))
+
+
+@bp.errorhandler(NotFound)
+def _not_found(exc: Exception):
+    return error_response(404, str(exc))
+
+
+@bp.errorhandler(Conflict)
+def _conflict(exc: Exception):
+    return error_response(409, str(exc))
+
+
+@bp.errorhandler(LogTooLarge)
+def _too_large(exc: Exception):
+    return error_response(413, str(exc))
+
+
+def _body() -> object:
+    body = request.get_json(silent=True)
+    if body is None:
+        abort(400, description="expected a JSON body (Content-Type: application/json)")
+    return body
+
+
+def _int_arg(key: str, default: int | None, low: int = 0, high: int = 2**62) -> int | None:
+    value = request.args.get(key)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        abort(400, description=f"{key} must be an integer, got {value!r}")
+    if not low <= number <= high:
+        abort(400, description=f"{key} must be between {low} and {high}, got {number}")
+    return number
+
+
+# --- runners --------------------------------------------------------------------------------------
+
+
+@bp.post("/api/ci/runners/<name>/register")
+@require_token
+def register(name: str):
+    labels, capacity, held = protocol.registration(_body())
+    return jsonify(dispatcher().register(protocol.name(name, "runner"), labels, capacity, held))
+
+
+@bp.post("/api/ci/runners/<name>/next")
+@require_token
+def next_build(name: str):
+    wait = request.args.get("wait", "0")
+    try:
+        seconds = max(0.0, float(wait))
+    except ValueError:
+        abort(400, description=f"wait must be a number of seconds, got {wait!r}")
+    work = dispatcher().next(protocol.name(name, "runner"), seconds)
+    return (jsonify(work), 200) if work else ("", 204)
+
+
+@bp.post("/api/ci/runners/<name>/heartbeat")
+@require_token
+def heartbeat(name: str):
+    actions = dispatcher().heartbeat(protocol.name(name, "runner"), protocol.held_builds(_body()))
+    return jsonify(
+        builds=[{"build": build, "attempt": attempt, "action": a} for (build, attempt), a in actions.items()]
+    )
+
+
+@bp.post("/api/ci/builds/<int:build_id>/attempts/<int:attempt>/log")
+@require_token
+def append_log(build_id: int, attempt: int):
+    offset = _int_arg("offset", None)
+    if offset is None:
+        abort(400, description="offset is required: the byte position of this chunk in the log")
+    if (request.content_length or 0) > MAX_LOG_APPEND:
+        abort(413, description=f"send the log in chunks of at most {MAX_LOG_APPEND} bytes")
+    try:
+        size = dispatcher().append_log(build_id, attempt, offset, request.get_data())
+    except LogOffsetMismatch as exc:
+        # GitLab's rule: the server says where it is, the runner resends from there.
+        return jsonify(ok=False, error=str(exc), status=409, offset=exc.offset), 409
+    return jsonify(offset=size)
+
+
+@bp.post("/api/ci/builds/<int:build_id>/attempts/<int:attempt>/result")
+@require_token
+def result(build_id: int, attempt: int):
+    runner, outcome = protocol.result(_body())
+    return jsonify(dispatcher().finish(build_id, attempt, runner, outcome))
+
+
+# --- observer, webhook, people --------------------------------------------------------------------
+
+
+@bp.post("/api/ci/commits")
+@require_token
+def commits():
+    repo, items = protocol.commits(_body())
+    queued = dispatcher().add_commits(repo, items)
+    return jsonify(builds=[{"id": build_id, "created": created} for build_id, created in queued])
+
+
+@bp.post("/api/ci/hooks/<repo>")
+def hook(repo: str):
+    """A push webhook (GitHub, Gitea) makes the observer look now. The payload is not trusted
+    for anything: the observer reads the commits from git itself."""
+    configured = {r.name: r for r in services().config.ci.repos}
+    if repo not in configured:
+        abort(404, description=f"no repository {repo!r} in [[ci.repos]]")
+    secret = configured[repo].secret
+    if secret is not None:
+        signature = request.headers.get("X-Hub-Signature-256", "")
+        expected = (
+            "sha256=" + hmac.new(secret.reveal().encode(), request.get_data(), hashlib.sha256).hexdigest()
+        )
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
+            abort(401, description="X-Hub-Signature-256 is missing or does not match the repository's secret")
+    services().bus.publish("ci.hook", {"repo": repo})
+    return jsonify(ok=True, repo=repo), 202
+
+
+@bp.post("/api/ci/builds/<int:build_id>/cancel")
+@require_token
+def cancel(build_id: int):
+    return jsonify(dispatcher().cancel(build_id))
+
+
+@bp.post("/api/ci/rebuild")
+@require_token
+def rebuild():
+    body = _body()
+    commit = protocol.text(body, "commit")
+    if len(commit) < 4:
+        raise protocol.ProtocolError("commit must be at least 4 characters of the commit id")
+    repo = protocol.text(body, "repo", None)
+    return jsonify(dispatcher().rebuild(commit.lower(), repo)), 201
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+@bp.get("/api/ci/builds")
+def builds():
+    limit = _int_arg("limit", 50, 1, 1000)
+    return jsonify(builds=dispatcher().store.builds(request.args.get("repo"), limit))
+
+
+@bp.get("/api/ci/builds/<int:build_id>")
+def build(build_id: int):
+    return jsonify(dispatcher().store.build(build_id))
+
+
+@bp.get("/api/ci/builds/<int:build_id>/log")
+def read_log(build_id: int):
+    """The raw bytes of an attempt's log (the latest unless ``attempt``) from ``offset``; the
+    size so far in ``X-Log-Size``, so a reader asks again from where it stopped."""
+    store = dispatcher().store
+    latest = store.build(build_id)["attempt"]
+    attempt = _int_arg("attempt", latest, 1)
+    offset = _int_arg("offset", 0)
+    limit = _int_arg("limit", None, 1)
+    size = store.log_size(build_id, attempt)
+
+    def chunks():
+        position, end = offset, size if limit is None else min(size, offset + limit)
+        while position < end:
+            data, _ = store.read_log(build_id, attempt, position, min(LOG_PAGE, end - position))
+            if not data:
+                return
+            position += len(data)
+            yield data
+
+    headers = {"X-Log-Size": str(size), "X-Log-Attempt": str(attempt), "X-Log-Offset": str(offset)}
+    return Response(chunks(), mimetype="text/plain", headers=headers)
+
+
+@bp.get("/api/ci/runners")
+def runners():
+    svc = dispatcher()
+    return jsonify(runners=svc.store.runner_list(svc.clock()))
+
+
+@bp.get("/api/ci/repos")
+def repos():
+    return jsonify(repos=dispatcher().store.repositories())
+
+
+@bp.get("/cc.xml")
+def cctray():
+    """One ``Project`` per repository, as CCMenu and Nevergreen read Jenkins' ``/cc.xml``."""
+    root = Element("Projects")
+    for project in dispatcher().store.cc_projects():
+        last = project["last"]
+        SubElement(
+            root,
+            "Project",
+            name=project["name"],
+            activity="Building" if project["building"] else "Sleeping",
+            lastBuildStatus=CCTRAY_STATUS[last["status"]] if last else "Unknown",
+            lastBuildLabel=last["short_commit"] if last else "",
+            lastBuildTime=last["finished_at"] if last else "",
+            webUrl=url_for("ci.build_page", build_id=last["id"], _external=True)
+            if last
+            else url_for("ci.index", _external=True),
+        )
+    return Response(tostring(root, encoding="utf-8", xml_declaration=True), mimetype="application/xml")
+
+
+@bp.get("/ci")
+def index():
+    return render_template("ci/index.html", repos=dispatcher().store.repositories())
+
+
+@bp.get("/ci/builds/<int:build_id>")
+def build_page(build_id: int):
+    return render_template("ci/build.html", build=dispatcher().store.build(build_id), log_tail=LOG_PAGE)
+
+
+@bp.get("/ci/runners")
+def runners_page():
+    svc = dispatcher()
+    return render_template("ci/runners.html", runners=svc.store.runner_list(svc.clock()))

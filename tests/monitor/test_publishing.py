@@ -1,0 +1,65 @@
+"""The monitor reports to a real ``appliance server``, and the lamp never waits for it."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.auth import api_token
+from appliance.config import Config
+from appliance.monitor.states import State
+from tests.conftest import ApplianceServer, http_json, wait_until
+from tests.monitor import test_jenkins as jenkins
+from tests.monitor.conftest import running_monitor
+
+pytestmark = pytest.mark.slow
+
+
+def shown(server: ApplianceServer) -> tuple | None:
+    try:
+        status, body = http_json(server.url + "/api/monitor", timeout=2)
+    except OSError:
+        return None
+    if status != 200:
+        return None
+    return body["state"], body["colour"], [(s["name"], s["state"], s["detail"]) for s in body["sources"]]
+
+
+def test_the_status_page_shows_what_the_monitor_reports(appliance_server, fake, http):
+    token = api_token(Config(data_dir=appliance_server.data_dir))
+    jenkins.build(fake, "FAILURE")
+    with running_monitor([jenkins.source(fake, http)], server_url=appliance_server.url, token=token):
+        expected = ("failure", "RED", [("app", "failure", "build #12: FAILURE")])
+        wait_until(lambda: shown(appliance_server) == expected, what=f"{expected} on the server")
+        _status, body = http_json(appliance_server.url + "/api/monitor")
+        assert body["driver"]["key"] == "RED"
+        assert body["sources"][0]["link"] == f"{fake.url}/job/app/12/"
+        jenkins.build(fake, "SUCCESS", 13)
+        expected = ("success", "GREEN", [("app", "success", "build #13: SUCCESS")])
+        wait_until(lambda: shown(appliance_server) == expected, what=f"{expected} on the server")
+
+
+def test_the_lamp_goes_on_while_the_server_is_down_and_the_server_catches_up(tmp_path, fake, http):
+    server = ApplianceServer(tmp_path / "server")
+    token = api_token(Config(data_dir=server.data_dir))  # the server will read the same file
+    jenkins.build(fake, "SUCCESS")
+    watched = [jenkins.source(fake, http)]
+    try:
+        with running_monitor(watched, server_url=server.url, token=token, heartbeat=1.0) as running:
+            running.shows(State.SUCCESS, "GREEN")
+            jenkins.build(fake, "FAILURE", 13)
+            running.shows(State.FAILURE, "RED")
+            server.start()
+            red = ("failure", "RED", [("app", "failure", "build #13: FAILURE")])
+            wait_until(lambda: shown(server) == red, what="the report delivered once the server is up")
+            server.stop()
+            jenkins.build(fake, "SUCCESS", 14)
+            running.shows(State.SUCCESS, "GREEN")
+            server.start()
+            green = ("success", "GREEN", [("app", "success", "build #14: SUCCESS")])
+            wait_until(lambda: shown(server) == green, what="the change made while the server was down")
+            # A restarted server knows nothing; the report sent every heartbeat tells it again.
+            server.stop()
+            server.start()
+            wait_until(lambda: shown(server) == green, what="the heartbeat report")
+    finally:
+        server.stop()
