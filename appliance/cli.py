@@ -7,48 +7,21 @@ programs of the stack stay small in memory.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
 from appliance import __version__
 from appliance import config as config_module
-from appliance.config import Config, ConfigError
+from appliance.ci.cli import ci_group, observer_command, runner_command
+from appliance.commandline import setup_logging, with_config
+from appliance.config import Config
+from appliance.lamp.cli import lamp_group
+from appliance.monitor.cli import monitor_command
 
 NOT_IMPLEMENTED_EXIT = 2
-
-
-def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-
-
-def with_config(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command ``--config`` and pass it the loaded Config; a bad config ends it with the
-    file, the key and the problem, and exit code 1."""
-
-    @click.option(
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Configuration file (else $APPLIANCE_CONFIG, else /etc/appliance/appliance.toml).",
-    )
-    @functools.wraps(command)
-    def wrapper(config_file: Path | None, **kwargs: Any) -> Any:
-        try:
-            config = config_module.load(config_file)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-        return command(config, **kwargs)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,7 +45,7 @@ def server(config: Config, host: str | None, port: int | None, data_dir: Path | 
     )
     if data_dir is not None:
         config = config.replace(data_dir=data_dir.resolve())
-    _setup_logging()
+    setup_logging()
     serve(config)
 
 
@@ -93,19 +66,8 @@ for _name, _what in [
 ]:
     main.add_command(_not_implemented(_name, _what))
 
-from appliance.lamp.cli import lamp_group  # noqa: E402 - it uses with_config, defined above
-
-main.add_command(lamp_group)
-
-from appliance.monitor.cli import monitor_command  # noqa: E402 - it uses with_config, defined above
-
-main.add_command(monitor_command)
-
-from appliance.ci.cli import ci_group, observer_command, runner_command  # noqa: E402 - uses with_config
-
-main.add_command(runner_command)
-main.add_command(observer_command)
-main.add_command(ci_group)
+for _command in (lamp_group, monitor_command, runner_command, observer_command, ci_group):
+    main.add_command(_command)
 
 
 @main.group("config")

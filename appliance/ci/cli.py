@@ -12,7 +12,7 @@ from collections.abc import Callable
 import click
 
 from appliance.auth import api_token
-from appliance.cli import _setup_logging, with_config
+from appliance.commandline import setup_logging, with_config
 from appliance.config import Config, safe_name
 
 SERVER_HELP = "URL of the server (default: this machine's, from [server] in the config)."
@@ -56,7 +56,7 @@ def runner_command(
     """Pull builds from the server and run them in clean checkouts."""
     from appliance.ci.runner import Runner
 
-    _setup_logging()
+    setup_logging()
     client = _client(config, server_url)
     work_dir = config.data_dir / "ci" / "runners" / name
     logging.getLogger(__name__).info("runner %s for %s, working in %s", name, client.base_url, work_dir)
@@ -72,7 +72,7 @@ def observer_command(config: Config, server_url: str | None) -> None:
     """Watch the repositories of [[ci.repos]] and queue a build for every new commit."""
     from appliance.ci.observer import Observer
 
-    _setup_logging()
+    setup_logging()
     if not config.ci.repos:
         raise click.ClickException(f"{config.source}: no [[ci.repos]] to watch")
     directory = config.data_dir / "ci" / "observer"

@@ -1,8 +1,4 @@
-"""``appliance lamp``: set a colour by hand, run the colour test, list the remote's keys.
-
-``appliance.cli`` adds this group after defining ``with_config``, which this module imports; so
-import ``appliance.cli`` (not this module) first.
-"""
+"""``appliance lamp``: set a colour by hand, run the colour test, list the remote's keys."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ from collections.abc import Sequence
 
 import click
 
-from appliance.cli import with_config
+from appliance.commandline import with_config
 from appliance.config import Config
 from appliance.lamp.backends import Backend, LampError, backends_from_config, check_key, send_to_each
 from appliance.lamp.keys import CODES, COLOUR_KEYS, KEY_RGB

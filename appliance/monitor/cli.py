@@ -1,9 +1,7 @@
 """``appliance monitor``: poll the status sources, drive the lamp, report to the server.
 
-``appliance.cli`` adds this command after defining ``with_config``, which this module imports; so
-import ``appliance.cli`` (not this module) first. The seed's flags still work, without a config
-file: ``--octopus-url URL --octopus-project Projects-1 --octopus-environment Environments-1
---frequency 5``, the API key from ``$OCTOPUS_API_KEY`` or ``--octopus-api-key-file``, never from
+The seed's flags still work, without a config file: ``--octopus-url URL
+--octopus-project Projects-1 --octopus-environment Environments-1 --frequency 5``, the API key from ``$OCTOPUS_API_KEY`` or ``--octopus-api-key-file``, never from
 the command line (where every user of the machine could read it).
 """
 
@@ -16,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from appliance.cli import _setup_logging, with_config
+from appliance.commandline import setup_logging, with_config
 from appliance.config import Config, ConfigError, OctopusSourceConfig, Secret
 
 API_KEY_VARIABLE = "OCTOPUS_API_KEY"
@@ -57,7 +55,7 @@ def monitor_command(
         )
     elif octopus_project or octopus_environment or octopus_api_key_file or frequency or octopus_space:
         raise click.UsageError("the --octopus-* options and --frequency need --octopus-url")
-    _setup_logging()
+    setup_logging()
     stop = threading.Event()
     previous = {
         signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)
