@@ -1,8 +1,9 @@
 """``appliance monitor``: poll the status sources, drive the lamp, report to the server.
 
 The seed's flags still work, without a config file: ``--octopus-url URL
---octopus-project Projects-1 --octopus-environment Environments-1 --frequency 5``, the API key from ``$OCTOPUS_API_KEY`` or ``--octopus-api-key-file``, never from
-the command line (where every user of the machine could read it).
+--octopus-project Projects-1 --octopus-environment Environments-1 --frequency 5``, the API key
+from ``$OCTOPUS_API_KEY`` or ``--octopus-api-key-file``, never from the command line (where
+every user of the machine could read it).
 """
 
 from __future__ import annotations
