@@ -51,6 +51,15 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages (libpython, libcrypto...) divided among the processes
+    that share them, so the sum over the stack is the memory it really takes."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no Pss for {pid}")
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
@@ -64,15 +73,31 @@ def wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def write_config(directory: Path, port: int) -> Path:
+def write_config(directory: Path, port: int, ci_repo: Path | None = None) -> Path:
     config = directory / "appliance.toml"
-    config.write_text(f'data_dir = "{directory / "data"}"\n[server]\nport = {port}\n')
+    text = f'data_dir = "{directory / "data"}"\n[server]\nport = {port}\n'
+    if ci_repo is not None:
+        # One repository to watch, so that the stack runs its observer and a runner too.
+        text += f'[ci]\nrunners = 1\n[[ci.repos]]\nname = "app"\nurl = "{ci_repo}"\n'
+    config.write_text(text)
     return config
+
+
+def make_repository(path: Path) -> Path:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
+           "GIT_COMMITTER_EMAIL": "b@b"}  # fmt: skip
+    path.mkdir()
+    (path / "tests").mkdir()
+    (path / "tests" / "test_ok.py").write_text("import unittest\n\nclass T(unittest.TestCase):\n"
+                                               "    def test_ok(self):\n        pass\n")  # fmt: skip
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "first"]):
+        subprocess.run(["git", "-C", str(path), *args], check=True, env=env)
+    return path
 
 
 def measure_stack(directory: Path, idle_seconds: float) -> None:
     port = free_port()
-    config = write_config(directory, port)
+    config = write_config(directory, port, make_repository(directory / "repo"))
     stack = subprocess.Popen(
         [str(BIN / "appliance"), "stack", "up", "--config", str(config)],
         stdout=subprocess.DEVNULL,
@@ -91,20 +116,22 @@ def measure_stack(directory: Path, idle_seconds: float) -> None:
         wait_for(all_running)
         wait_for(lambda: healthy(f"http://127.0.0.1:{port}"))
         pids = {"supervisord": stack.pid} | {p.full_name: p.pid for p in supervisor.processes()}
-        time.sleep(2)  # let start-up work settle before the idle window
+        time.sleep(5)  # let start-up work (the first build of the repository) settle
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.monotonic()
         time.sleep(idle_seconds)
         elapsed = time.monotonic() - started
-        print(f"{'program':<24} {'RSS MiB':>8} {'idle CPU %':>11}")
-        total_rss = total_cpu = 0.0
+        print(f"{'program':<24} {'RSS MiB':>8} {'PSS MiB':>8} {'idle CPU %':>11}")
+        total_rss = total_pss = total_cpu = 0.0
         for name, pid in pids.items():
             rss = rss_kib(pid) / 1024
+            pss = pss_kib(pid) / 1024
             cpu = 100 * (cpu_seconds(pid) - before[name]) / elapsed
-            total_rss += rss
-            total_cpu += cpu
-            print(f"{name:<24} {rss:>8.1f} {cpu:>11.2f}")
-        print(f"{'total':<24} {total_rss:>8.1f} {total_cpu:>11.2f}   (idle window {elapsed:.0f} s)")
+            total_rss, total_pss, total_cpu = total_rss + rss, total_pss + pss, total_cpu + cpu
+            print(f"{name:<24} {rss:>8.1f} {pss:>8.1f} {cpu:>11.2f}")
+        print(
+            f"{'total':<24} {total_rss:>8.1f} {total_pss:>8.1f} {total_cpu:>11.2f}   (idle {elapsed:.0f} s)"
+        )
     finally:
         stack.send_signal(signal.SIGTERM)
         stack.wait(timeout=30)

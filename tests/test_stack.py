@@ -13,9 +13,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, git_repo):
     port = free_port()
-    config = write_config(tmp_path / "appliance.toml", tmp_path / "data", port)
+    # With a repository to build, the stack runs every program: server, monitor, observer, runner.
+    ci = f'[ci]\nrunners = 1\n[[ci.repos]]\nname = "app"\nurl = "{git_repo.path}"\n'
+    config = write_config(tmp_path / "appliance.toml", tmp_path / "data", port, ci)
     with (tmp_path / "stack.log").open("wb") as log:
         process = subprocess.Popen(
             [APPLIANCE, "stack", "up", "--config", str(config)], stdout=log, stderr=log
@@ -49,15 +51,13 @@ def test_the_page_lists_every_program_of_the_stack_as_running(stack):
     assert status == 200
     assert body["stack"]["reachable"]
     states = {p["name"]: p["state"] for p in body["stack"]["programs"]}
-    assert states == {"appliance:server": "RUNNING", "appliance:monitor": "RUNNING"}
+    names = ["appliance:monitor", "appliance:observer", "appliance:runner-1", "appliance:server"]
+    assert states == dict.fromkeys(names, "RUNNING")
     result = subprocess.run(
         [APPLIANCE, "stack", "status", "--config", str(stack.config)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert [line.split()[:2] for line in result.stdout.splitlines()] == [
-        ["appliance:monitor", "RUNNING"],
-        ["appliance:server", "RUNNING"],
-    ]
+    assert [line.split()[:2] for line in result.stdout.splitlines()] == [[name, "RUNNING"] for name in names]
 
 
 def test_a_killed_server_is_restarted_and_answers_again(stack):
