@@ -255,6 +255,11 @@ class MonitorConfig:
     github: list[GitHubSourceConfig] = setting([], "GitHub Actions workflows: `[[monitor.github]]` tables.")
     gitlab: list[GitLabSourceConfig] = setting([], "GitLab pipelines: `[[monitor.gitlab]]` tables.")
     jenkins: list[JenkinsSourceConfig] = setting([], "Jenkins jobs: `[[monitor.jenkins]]` tables.")
+    own_ci: bool | None = setting(
+        None,
+        "Show the appliance's own CI, one source per `[[ci.repos]]` repository, from the server's "
+        "event stream; unset: on when `[[ci.repos]]` is not empty.",
+    )
 
 
 SAFE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

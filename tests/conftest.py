@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.lamp.nec import decode_nec
 from appliance.supervisor import Supervisor, SupervisorUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,31 +190,6 @@ class LircDaemon:
         if not self.frames_file.exists():
             return []
         return decode_nec(self.frames_file.read_text())
-
-
-def decode_nec(recording: str) -> list[int]:
-    """Decode lircd ``file`` driver output: a 9000/4500 header, then 32 bits MSB first, each a
-    ~563 pulse and a ~563 (0) or ~1687 (1) space."""
-    timings = []
-    for line in recording.splitlines():
-        kind, _, value = line.partition(" ")
-        if kind in ("pulse", "space"):
-            timings.append((kind, int(value)))
-    codes = []
-    i = 0
-    while i + 1 < len(timings):
-        if (
-            timings[i][0] == "pulse"
-            and abs(timings[i][1] - 9000) < 900
-            and abs(timings[i + 1][1] - 4500) < 450
-        ):
-            bits = [space for kind, space in timings[i + 3 : i + 3 + 64 : 2] if kind == "space"]
-            if len(bits) == 32:
-                codes.append(int("".join("1" if s > 1100 else "0" for s in bits), 2))
-                i += 66
-                continue
-        i += 1
-    return codes
 
 
 @pytest.fixture

@@ -1,18 +1,19 @@
 """The monitor's loop: read every source when it is due, show the worst state on the lamp, and
 report to the server.
 
-One thread does everything, in next-due order, and sleeps until the next thing is due or it is
-told to stop: an idle monitor wakes only for its sources' intervals, the lamp's re-sends and the
-report it sends the server at least every ``heartbeat`` seconds. A source that hangs holds the
-others back by at most its ``timeout``. A source that cannot be read
-keeps its last state for ``stale_after`` seconds (one lost answer is no news), then shows as
-unreachable with its error. The lamp never waits for the server: an undelivered report is
-retried with back-off while the lamp goes on.
+One thread does everything, in next-due order, and sleeps until the next thing is due, a
+source that follows events wakes it (``wake``), or it is told to stop: an idle monitor wakes only
+for its sources' intervals, their events, the lamp's re-sends and the report it sends the server
+at least every ``heartbeat`` seconds. A source that hangs holds the others back by at most its
+``timeout``. A source that cannot be read keeps its last state for ``stale_after`` seconds (one
+lost answer is no news), then shows as unreachable with its error. The lamp never waits for the
+server: an undelivered report is retried with back-off while the lamp goes on.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,16 @@ HEARTBEAT_SECONDS = 60.0
 FIRST_RETRY_SECONDS = 1.0
 
 
+class SourceLost(SourceError):
+    """A source that knows since when it has been unreadable (``since``, on the monitor's clock):
+    an event stream is read continuously, so it was good until it was lost, however long ago the
+    monitor last asked it."""
+
+    def __init__(self, message: str, since: float):
+        super().__init__(message)
+        self.since = since
+
+
 class Lamp(Protocol):
     """What the monitor needs of ``appliance.lamp.driver.LampDriver``."""
 
@@ -42,9 +53,10 @@ class Lamp(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-def make_sources(config: MonitorConfig, http: Http) -> list[Source]:
-    """One source per ``[[monitor.<kind>]]`` table. A table without a key its kind needs, or two
-    sources with the same name (the page tells them apart by name), is a ConfigError."""
+def make_sources(config: MonitorConfig, http: Http, *, followed: Sequence[Source] = ()) -> list[Source]:
+    """One source per ``[[monitor.<kind>]]`` table, then the ``followed`` ones (fed by events). A
+    table without a key its kind needs, or two sources with the same name (the page tells them
+    apart by name), is a ConfigError."""
     from appliance.monitor.sources.cctray import CCTraySource
     from appliance.monitor.sources.github import GitHubSource
     from appliance.monitor.sources.gitlab import GitLabSource
@@ -58,6 +70,7 @@ def make_sources(config: MonitorConfig, http: Http) -> list[Source]:
             if missing:
                 raise ConfigError(f"monitor.{kind.kind}[{index}]: {', '.join(missing)} must be set")
             sources.append(kind(settings, http))
+    sources.extend(followed)
     names = [source.name for source in sources]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
@@ -128,13 +141,29 @@ class Monitor:
         self._publish_due = start
         self._publish_retry = FIRST_RETRY_SECONDS
         self._publish_error: str | None = None
+        self._wakeup = threading.Event()
 
     def run(self) -> None:
-        """Until ``stop`` is set."""
+        """Until ``stop`` is set. The loop sleeps on its own wake-up event, which ``wake`` sets
+        and a small thread sets once ``stop`` is (an Event cannot wait for two others)."""
         names = ", ".join(f"{w.source.name} ({w.source.kind})" for w in self.watched) or "none"
         log.info("monitoring %d source(s): %s", len(self.watched), names)
+        threading.Thread(target=self._wake_when_stopped, name="monitor-stop", daemon=True).start()
         while not self.stop.is_set():
-            self.stop.wait(self.step())
+            self._wakeup.clear()  # before the step: a wake during the step ends the next wait
+            self._wakeup.wait(self.step())
+
+    def wake(self, source: Source) -> None:
+        """Read ``source`` now; called from the thread of a source fed by events when its reading
+        changed. Its state is updated before this call, so a read already under way sees it too."""
+        for watched in self.watched:
+            if watched.source is source:
+                watched.next_due = -math.inf
+        self._wakeup.set()
+
+    def _wake_when_stopped(self) -> None:
+        self.stop.wait()
+        self._wakeup.set()
 
     def step(self) -> float:
         """Do what is due now; return the seconds until something is due next."""
@@ -172,6 +201,8 @@ class Monitor:
         try:
             reading = source.poll()
         except SourceError as exc:
+            if isinstance(exc, SourceLost):
+                watched.last_read = max(watched.last_read, exc.since)
             self._failed(watched, str(exc))
             return
         except Exception as exc:  # a bug in one source must not stop the lamp
@@ -225,11 +256,15 @@ def run(config: Config, stop: threading.Event) -> None:
     from appliance.auth import api_token
     from appliance.lamp.backends import backends_from_config
     from appliance.lamp.driver import LampDriver
+    from appliance.monitor.sources.own_ci import own_ci_feed
 
     with ExitStack() as cleanup:
         http = Http()
         cleanup.callback(http.close)
-        sources = make_sources(config.monitor, http)
+        feed = own_ci_feed(config)
+        if feed is not None:
+            cleanup.callback(feed.close)
+        sources = make_sources(config.monitor, http, followed=feed.sources if feed else ())
         backends = backends_from_config(config.lamp)
         for backend in backends:
             cleanup.callback(backend.close)
@@ -238,4 +273,9 @@ def run(config: Config, stop: threading.Event) -> None:
         log.info("lamp: %s; reporting to %s", "; ".join(b.describe() for b in backends), config.server_url)
         lamp = LampDriver(backends, config.lamp.resend_seconds)
         colours = colour_table(config.monitor.colours)
-        Monitor(sources, lamp, publisher, stop, colours=colours, stale_after=config.monitor.stale_after).run()
+        monitor = Monitor(
+            sources, lamp, publisher, stop, colours=colours, stale_after=config.monitor.stale_after
+        )
+        if feed is not None:
+            feed.start(monitor.wake)
+        monitor.run()

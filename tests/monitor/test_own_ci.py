@@ -1,0 +1,330 @@
+"""The appliance's own CI as monitor sources: a real ``appliance server`` with ``[[ci.repos]]``, its
+builds driven through the CI's HTTP API with the token, as a runner drives them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from appliance import config as config_module
+from appliance.config import ConfigError
+from appliance.lamp.driver import LampDriver
+from appliance.lamp.keys import CODES
+from appliance.monitor.monitor import Monitor, make_sources
+from appliance.monitor.publisher import Publisher
+from appliance.monitor.sources.http import Http
+from appliance.monitor.sources.own_ci import OwnCIFeed, RepoBuilds, own_ci_feed
+from appliance.monitor.states import State
+from tests.ci.conftest import ci_config
+from tests.conftest import APPLIANCE, ApplianceServer, free_port, http_json, wait_until, write_config
+from tests.monitor.conftest import RecordingLamp, RunningMonitor
+
+REPO = {"name": "app", "url": "/srv/app.git"}
+
+
+class Runner:
+    """Queues commits and runs their builds through the CI's HTTP API, with the token."""
+
+    def __init__(self, server: ApplianceServer, name: str = "r1"):
+        self.server = server
+        self.name = name
+        self.token = (server.data_dir / "secrets" / "api-token").read_text().strip()
+        self.post(f"/api/ci/runners/{name}/register", {"capacity": 1})
+
+    def post(self, path: str, body: object = None) -> object:
+        status, answer = http_json(
+            self.server.url + path, "POST", body, {"Authorization": f"Bearer {self.token}"}
+        )
+        assert status in (200, 201), (path, status, answer)
+        return answer
+
+    def push(self, letter: str) -> int:
+        body = {
+            "repo": {**REPO, "branch": "main"},
+            "commits": [{"sha": letter * 40, "author": "Ada", "message": f"commit {letter}"}],
+        }
+        return self.post("/api/ci/commits", body)["builds"][0]["id"]
+
+    def claim(self) -> tuple[int, int]:
+        work = self.post(f"/api/ci/runners/{self.name}/next?wait=0")
+        return work["build"], work["attempt"]
+
+    def finish(self, build: tuple[int, int], status: str) -> None:
+        self.post(
+            f"/api/ci/builds/{build[0]}/attempts/{build[1]}/result", {"runner": self.name, "status": status}
+        )
+
+    def build(self, letter: str, status: str) -> int:
+        self.push(letter)
+        claimed = self.claim()
+        self.finish(claimed, status)
+        return claimed[0]
+
+
+@pytest.fixture
+def ci_server(start_server) -> ApplianceServer:
+    return start_server(ci_config([REPO]))
+
+
+@contextmanager
+def followed(server: ApplianceServer, stale_after: float = 60.0) -> Iterator[RunningMonitor]:
+    """The real monitor loop and the own-CI feed in threads, as ``appliance monitor`` runs them,
+    with a recording lamp and a short back-off."""
+    stop = threading.Event()
+    lamp = RecordingLamp()
+    publisher = Publisher(f"http://127.0.0.1:{free_port()}", "not-the-token")
+    feed = OwnCIFeed(server.url, ["app"], stale_after, first_retry=0.05, max_retry=0.2)
+    monitor = Monitor(feed.sources, LampDriver([lamp]), publisher, stop, stale_after=stale_after)
+    feed.start(monitor.wake)
+    thread = threading.Thread(target=monitor.run, name="monitor")
+    thread.start()
+    try:
+        yield RunningMonitor(monitor, lamp)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        feed.close()
+        publisher.close()
+    assert not thread.is_alive(), "setting stop must end the monitor's wait at once"
+
+
+@pytest.mark.slow
+def test_the_lamp_follows_each_build_as_it_happens(ci_server):
+    runner = Runner(ci_server)
+    with followed(ci_server) as running:
+        running.shows(State.UNKNOWN, "LIGHT_BLUE")
+        assert running.source()["detail"] == "no result yet (no build yet)"
+        runner.push("a")
+        running.shows(State.BUILDING_AFTER_SUCCESS, "CYAN")
+        first = runner.claim()
+        runner.finish(first, "passed")
+        running.shows(State.SUCCESS, "GREEN")
+        runner.push("b")
+        second = runner.claim()
+        running.shows(State.BUILDING_AFTER_SUCCESS, "CYAN")
+        runner.finish(second, "failed")
+        running.shows(State.FAILURE, "RED")
+        runner.push("c")
+        third = runner.claim()
+        running.shows(State.BUILDING_AFTER_FAILURE, "PINK")
+        assert running.source()["detail"] == f"build #{third[0]} cccccccc: running; last result: failed"
+        runner.finish(third, "passed")
+        running.shows(State.SUCCESS, "GREEN")
+        assert running.lamp.sent == ["ON", "LIGHT_BLUE", "CYAN", "GREEN", "CYAN", "RED", "PINK", "GREEN"]
+        source = running.source()
+        assert (source["name"], source["kind"], source["link"], source["detail"], source["error"]) == (
+            "app",
+            "own_ci",
+            f"/ci/builds/{third[0]}",
+            f"build #{third[0]} cccccccc: passed",
+            None,
+        )
+
+
+@pytest.mark.slow
+def test_a_cancelled_build_does_not_decide_and_timed_out_is_a_failure(ci_server):
+    runner = Runner(ci_server)
+    runner.build("a", "timed_out")
+    with followed(ci_server) as running:
+        running.shows(State.FAILURE, "RED")
+        build = runner.push("b")
+        running.shows(State.BUILDING_AFTER_FAILURE, "PINK")
+        runner.post(f"/api/ci/builds/{build}/cancel")
+        running.shows(State.FAILURE, "RED")
+        assert running.lamp.sent == ["ON", "RED", "PINK", "RED"]
+
+
+@pytest.mark.slow
+def test_the_state_at_start_is_read_from_the_api(ci_server):
+    runner = Runner(ci_server)
+    runner.build("a", "error")
+    queued = runner.push("b")
+    with followed(ci_server) as running:
+        running.shows(State.BUILDING_AFTER_FAILURE, "PINK")
+        assert running.lamp.sent == ["ON", "PINK"]
+        assert running.source()["detail"] == f"build #{queued} bbbbbbbb: queued; last result: error"
+
+
+@pytest.mark.slow
+def test_a_lost_stream_turns_unreachable_after_stale_after_and_recovers(ci_server):
+    runner = Runner(ci_server)
+    runner.build("a", "passed")
+    with followed(ci_server, stale_after=2.0) as running:
+        running.shows(State.SUCCESS, "GREEN")
+        time.sleep(2.5)  # a quiet stream, longer than stale_after: no news is not staleness
+        assert running.source()["state"] == "success"
+        ci_server.stop()
+        # The error shows at once; the state stays until stale_after from the loss.
+        error = wait_until(lambda: running.source()["error"], what="the lost stream's error")
+        assert "/events" in error
+        assert running.source()["state"] == "success"
+        running.shows(State.UNREACHABLE, "PURPLE")
+        assert running.source()["error"] == f"cannot connect to {ci_server.url}/events: Connection refused"
+        ci_server.start()
+        running.shows(State.SUCCESS, "GREEN")
+        assert running.source()["error"] is None
+        runner.push("b")
+        running.shows(State.BUILDING_AFTER_SUCCESS, "CYAN")
+        runner.finish(runner.claim(), "failed")
+        running.shows(State.FAILURE, "RED")
+        assert running.lamp.sent == ["ON", "GREEN", "PURPLE", "GREEN", "CYAN", "RED"]
+
+
+@pytest.mark.slow
+def test_appliance_monitor_shows_the_ci_of_its_config_through_lircd(tmp_path, start_server, lircd):
+    server = start_server(ci_config([REPO]))
+    runner = Runner(server)
+    runner.build("a", "failed")
+    config = write_config(
+        tmp_path / "monitor.toml",
+        server.data_dir,
+        server.port,
+        f'\n[lamp]\nbackend = "lirc"\n\n[lamp.lirc]\nsocket = "{lircd.socket}"\n' + ci_config([REPO]),
+    )
+    names = {code: key for key, code in CODES.items()}
+    with (tmp_path / "monitor.log").open("wb") as log:
+        process = subprocess.Popen(
+            [APPLIANCE, "monitor", "--config", str(config)], stdout=log, stderr=log, env=os.environ
+        )
+
+    def frames() -> list[str]:
+        return [names[code] for code in lircd.codes()]
+
+    try:
+        wait_until(lambda: frames() == ["ON", "RED"], what="ON, RED through lircd")
+        runner.push("b")
+        wait_until(lambda: frames() == ["ON", "RED", "PINK"], what="PINK through lircd")
+        runner.finish(runner.claim(), "passed")
+        wait_until(lambda: frames() == ["ON", "RED", "PINK", "GREEN"], what="GREEN through lircd")
+        _status, body = wait_until(
+            lambda: (
+                (r := http_json(server.url + "/api/monitor"))[0] == 200 and r[1]["colour"] == "GREEN" and r
+            )
+        )
+        [source] = body["sources"]
+        assert (source["kind"], source["name"], source["state"]) == ("own_ci", "app", "success")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    assert "own CI: following" in (tmp_path / "monitor.log").read_text()
+
+
+# --- without a server ---------------------------------------------------------------------------
+
+
+def build(number: int, status: str, attempt: int = 1, finished_at: str | None = None) -> dict:
+    return {
+        "id": number,
+        "repo": "app",
+        "short_commit": f"{number:08x}",
+        "status": status,
+        "attempt": attempt,
+        "finished_at": finished_at
+        or (f"2026-11-22T10:00:{number:02d}+00:00" if status not in ("queued", "running") else None),
+    }
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ([], State.UNKNOWN),
+        (["cancelled"], State.UNKNOWN),
+        (["passed"], State.SUCCESS),
+        (["failed"], State.FAILURE),
+        (["timed_out"], State.FAILURE),
+        (["error"], State.FAILURE),
+        (["failed", "cancelled"], State.FAILURE),
+        (["passed", "queued"], State.BUILDING_AFTER_SUCCESS),
+        (["failed", "running"], State.BUILDING_AFTER_FAILURE),
+        (["timed_out", "cancelled", "queued"], State.BUILDING_AFTER_FAILURE),
+        (["running"], State.BUILDING_AFTER_SUCCESS),
+        (["failed", "passed"], State.SUCCESS),
+    ],
+)
+def test_each_build_status_maps_to_a_state(statuses, expected):
+    repo = RepoBuilds("app")
+    repo.replace_all([build(number, status) for number, status in enumerate(statuses, start=1)])
+    assert repo.reading().state is expected
+
+
+def test_the_build_that_ended_last_decides_as_in_cc_xml():
+    repo = RepoBuilds("app")
+    repo.apply(build(2, "passed", finished_at="2026-11-22T10:00:01+00:00"))
+    repo.apply(build(1, "failed", finished_at="2026-11-22T10:00:09+00:00"))
+    assert (repo.reading().state, repo.reading().link) == (State.FAILURE, "/ci/builds/1")
+
+
+def test_an_event_older_than_what_is_known_is_dropped():
+    repo = RepoBuilds("app")
+    repo.apply(build(1, "passed"))
+    repo.apply(build(1, "running"))  # published late by a slower request thread
+    assert repo.reading().state is State.SUCCESS
+    repo.apply(build(2, "running", attempt=1))
+    repo.apply(build(2, "queued", attempt=1))  # the attempt was lost: queued again, a step forward
+    assert repo.builds[2]["status"] == "queued"
+    repo.apply(build(2, "queued", attempt=0))  # its first queued event, late
+    assert repo.builds[2]["attempt"] == 1
+
+
+def test_only_the_newest_builds_are_kept_with_the_active_ones_and_the_deciding_one():
+    repo = RepoBuilds("app")
+    repo.apply(build(1, "running"))
+    repo.apply(build(2, "failed"))
+    for number in range(3, 300):
+        repo.apply(build(number, "cancelled"))
+    assert len(repo.builds) == 102 and {1, 2} <= set(repo.builds)
+    assert repo.reading().state is State.BUILDING_AFTER_FAILURE
+
+
+def load(tmp_path: Path, text: str):
+    path = tmp_path / "appliance.toml"
+    path.write_text(text, encoding="utf-8")
+    return config_module.load(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "repos"),
+    [
+        ("", None),
+        (ci_config([REPO]), ["app"]),
+        ("[monitor]\nown_ci = false\n" + ci_config([REPO]), None),
+        (
+            "[monitor]\nown_ci = true\n" + ci_config([REPO, {"name": "lib", "url": "/srv/lib.git"}]),
+            ["app", "lib"],
+        ),
+    ],
+)
+def test_own_ci_is_on_when_the_ci_has_repositories_unless_turned_off(tmp_path, text, repos):
+    feed = own_ci_feed(load(tmp_path, text))
+    try:
+        assert (feed and [source.name for source in feed.sources]) == repos
+    finally:
+        if feed:
+            feed.close()
+
+
+def test_own_ci_turned_on_without_repositories_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"monitor.own_ci is true but \[\[ci.repos\]\] names no repository"):
+        own_ci_feed(load(tmp_path, "[monitor]\nown_ci = true\n"))
+
+
+def test_a_repository_named_like_another_source_is_refused(tmp_path):
+    config = load(
+        tmp_path, '[[monitor.jenkins]]\njob = "https://j.example.com/job/app"\n' + ci_config([REPO])
+    )
+    feed = own_ci_feed(config)
+    http = Http()
+    try:
+        with pytest.raises(ConfigError, match="two sources are named 'app'"):
+            make_sources(config.monitor, http, followed=feed.sources)
+    finally:
+        http.close()
+        feed.close()
