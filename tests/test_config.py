@@ -4,6 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from appliance import config as config_module
+from appliance import schema
 from appliance.cli import main
 from appliance.config import Config, ConfigError, Secret
 
@@ -124,7 +125,7 @@ def test_config_show_output_is_a_config_file_that_loads_the_same(tmp_path):
 
 def test_every_setting_has_a_help_text():
     def walk(cls):
-        for f, hint in config_module.schema_fields(cls):
+        for f, hint in schema.schema_fields(cls):
             assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help text"
             if hasattr(hint, "__dataclass_fields__"):
                 walk(hint)
@@ -137,13 +138,13 @@ def test_unions_lists_and_tables_of_values_are_checked(tmp_path):
 
     @dataclass(frozen=True)
     class Example:
-        backend: str | list[str] = config_module.setting("a", "one or several")
-        steps: dict[str, int] = config_module.setting({}, "a table")
+        backend: str | list[str] = schema.setting("a", "one or several")
+        steps: dict[str, int] = schema.setting({}, "a table")
 
-    assert config_module.build(Example, {"backend": ["a", "b"]}, "", tmp_path).backend == ["a", "b"]
-    assert config_module.build(Example, {"backend": "a", "steps": {"x": 1}}, "", tmp_path).steps == {"x": 1}
-    with pytest.raises(config_module._KeyProblem, match="expected a string or a list of a string"):
-        config_module.build(Example, {"backend": 3}, "", tmp_path)
-    with pytest.raises(config_module._KeyProblem) as raised:
-        config_module.build(Example, {"steps": {"x": "one"}}, "", tmp_path)
+    assert schema.build(Example, {"backend": ["a", "b"]}, "", tmp_path).backend == ["a", "b"]
+    assert schema.build(Example, {"backend": "a", "steps": {"x": 1}}, "", tmp_path).steps == {"x": 1}
+    with pytest.raises(schema.KeyProblem, match="expected a string or a list of a string"):
+        schema.build(Example, {"backend": 3}, "", tmp_path)
+    with pytest.raises(schema.KeyProblem) as raised:
+        schema.build(Example, {"steps": {"x": "one"}}, "", tmp_path)
     assert raised.value.key == "steps.x"

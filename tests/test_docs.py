@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance import config as config_module
+from appliance import schema
 from appliance.cli import main
 from appliance.config import Config
 
@@ -12,7 +12,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def dotted_keys(cls, prefix=""):
-    for f, hint in config_module.schema_fields(cls):
+    for f, hint in schema.schema_fields(cls):
         if hasattr(hint, "__dataclass_fields__"):
             yield from dotted_keys(hint, f"{prefix}{f.name}.")
         else:

@@ -13,7 +13,8 @@ import click
 
 from appliance.auth import api_token
 from appliance.commandline import setup_logging, with_config
-from appliance.config import Config, safe_name
+from appliance.config import Config
+from appliance.schema import safe_name
 
 SERVER_HELP = "URL of the server (default: this machine's, from [server] in the config)."
 

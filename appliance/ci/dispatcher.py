@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.ci.settings import CIConfig
 from appliance.ci.store import CIStore, CommitSpec, NotFound, Policy, RepoSpec, Result
-from appliance.config import CIConfig
 from appliance.db import Database
 from appliance.events import EventBus
 

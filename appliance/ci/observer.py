@@ -29,7 +29,7 @@ from typing import Any
 import git
 
 from appliance.ci.client import Backoff, Client, ServerUnavailable
-from appliance.config import CIRepoConfig
+from appliance.ci.settings import CIRepoConfig
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from appliance.ci.schema import RESULTS
 from appliance.ci.store import CommitSpec, RepoSpec, Result
-from appliance.config import safe_name
+from appliance.schema import safe_name
 
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 MAX_TEXT = 10_000

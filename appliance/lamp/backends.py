@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from appliance.config import LampConfig
 from appliance.lamp.keys import CODES, KEY_RGB, REMOTE
+from appliance.lamp.settings import LampConfig
 
 IRSEND_TIMEOUT_SECONDS = 5.0
 

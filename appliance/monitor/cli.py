@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 
 from appliance.commandline import setup_logging, with_config
-from appliance.config import Config, ConfigError, OctopusSourceConfig, Secret
+from appliance.config import Config, ConfigError, Secret
+from appliance.monitor.settings import OctopusSourceConfig
 
 API_KEY_VARIABLE = "OCTOPUS_API_KEY"
 

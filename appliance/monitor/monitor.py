@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from appliance.config import Config, ConfigError, MonitorConfig
+from appliance.config import Config, ConfigError
 from appliance.monitor.publisher import Publisher
+from appliance.monitor.settings import MonitorConfig
 from appliance.monitor.sources import Reading, Source, SourceError
 from appliance.monitor.sources.http import Http
 from appliance.monitor.states import DEFAULT_COLOURS, State, worst

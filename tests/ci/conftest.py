@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import CIConfig, CIRepoConfig, Config, Secret
+from appliance.ci.settings import CIConfig, CIRepoConfig
+from appliance.config import Config, Secret
 from tests.conftest import APPLIANCE, http_json, wait_until
 
 

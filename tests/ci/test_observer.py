@@ -5,7 +5,7 @@ import threading
 
 from appliance.ci.client import Client
 from appliance.ci.observer import Observer, RepoWatch
-from appliance.config import CIRepoConfig
+from appliance.ci.settings import CIRepoConfig
 from tests.conftest import free_port
 
 

@@ -6,8 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from appliance import config as config_module
+from appliance.ci.settings import CIConfig, CIRepoConfig
 from appliance.cli import main
-from appliance.config import CIConfig, CIRepoConfig, Config, ConfigError
+from appliance.config import Config, ConfigError
 from appliance.stack import programs
 from tests.conftest import APPLIANCE, http_json
 

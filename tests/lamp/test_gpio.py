@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from gpiozero import Device
 
-from appliance.config import GpioLampConfig, LampConfig
 from appliance.lamp.backends import GpioBackend, LampError, backends_from_config
 from appliance.lamp.driver import LampDriver
 from appliance.lamp.keys import KEY_RGB
+from appliance.lamp.settings import GpioLampConfig, LampConfig
 
 RED_PIN, GREEN_PIN, BLUE_PIN = 22, 27, 24
 

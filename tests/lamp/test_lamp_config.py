@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from appliance import config as config_module
-from appliance.config import Config, ConfigError, LampConfig
+from appliance.config import Config, ConfigError
 from appliance.lamp.backends import GpioBackend, LircBackend, VirtualBackend, backends_from_config
+from appliance.lamp.settings import LampConfig
 
 
 def load(tmp_path: Path, text: str) -> Config:

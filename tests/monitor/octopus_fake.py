@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from appliance.config import OctopusSourceConfig, Secret
+from appliance.config import Secret
+from appliance.monitor.settings import OctopusSourceConfig
 from tests.monitor.fakes import FakeService
 
 PROJECT = "Projects-21"

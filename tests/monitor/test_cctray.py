@@ -7,7 +7,8 @@ from xml.sax.saxutils import quoteattr
 
 import pytest
 
-from appliance.config import CCTraySourceConfig, Secret
+from appliance.config import Secret
+from appliance.monitor.settings import CCTraySourceConfig
 from appliance.monitor.sources import SourceError
 from appliance.monitor.sources.cctray import CCTraySource
 from appliance.monitor.states import State

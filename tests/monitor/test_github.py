@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.config import GitHubSourceConfig, Secret
+from appliance.config import Secret
+from appliance.monitor.settings import GitHubSourceConfig
 from appliance.monitor.sources import SourceError
 from appliance.monitor.sources.github import GitHubSource
 from appliance.monitor.states import State

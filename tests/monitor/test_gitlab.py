@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.config import GitLabSourceConfig, Secret
+from appliance.config import Secret
+from appliance.monitor.settings import GitLabSourceConfig
 from appliance.monitor.sources import SourceError
 from appliance.monitor.sources.gitlab import GitLabSource
 from appliance.monitor.states import State

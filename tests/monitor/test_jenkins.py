@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from appliance.config import JenkinsSourceConfig, Secret
+from appliance.config import Secret
+from appliance.monitor.settings import JenkinsSourceConfig
 from appliance.monitor.sources import SourceError
 from appliance.monitor.sources.jenkins import JenkinsSource
 from appliance.monitor.states import State

@@ -202,7 +202,7 @@ def test_the_api_key_is_read_at_each_poll_and_a_missing_one_is_an_error_without_
 
 
 def test_a_source_that_cannot_connect_says_so(http):
-    from appliance.config import OctopusSourceConfig
+    from appliance.monitor.settings import OctopusSourceConfig
     from appliance.monitor.sources import SourceError
 
     port = free_port()

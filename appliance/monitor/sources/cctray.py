@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 from urllib.parse import urlsplit
 
-from appliance.config import CCTraySourceConfig
+from appliance.monitor.settings import CCTraySourceConfig
 from appliance.monitor.sources import Reading, SourceError, building_after, reveal
 from appliance.monitor.sources.http import Http, where
 from appliance.monitor.states import State, worst

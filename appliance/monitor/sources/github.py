@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.config import GitHubSourceConfig
+from appliance.monitor.settings import GitHubSourceConfig
 from appliance.monitor.sources import Reading, building_after, expect, reveal
 from appliance.monitor.sources.http import Http
 from appliance.monitor.states import State

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from appliance.config import GitLabSourceConfig
+from appliance.monitor.settings import GitLabSourceConfig
 from appliance.monitor.sources import Reading, building_after, expect, expect_list, reveal
 from appliance.monitor.sources.http import Http, NotFound
 from appliance.monitor.states import State

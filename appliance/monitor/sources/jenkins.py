@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.config import JenkinsSourceConfig
+from appliance.monitor.settings import JenkinsSourceConfig
 from appliance.monitor.sources import Reading, building_after, expect, expect_object, reveal
 from appliance.monitor.sources.http import Http, NotFound
 from appliance.monitor.states import State

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from appliance.config import OctopusSourceConfig
+from appliance.monitor.settings import OctopusSourceConfig
 from appliance.monitor.sources import Reading, expect, reveal
 from appliance.monitor.sources.http import Http
 from appliance.monitor.states import PHASE_FAILED, State
