@@ -74,3 +74,18 @@ def test_pages_are_woken_only_when_the_picture_changes(client, auth, app):
         client.put("/api/monitor", json=green, headers=auth)
         assert [sub.get(0.1).data["colour"], sub.get(0.1).data["colour"]] == ["RED", "GREEN"]
         assert sub.get(0.01) is None
+
+
+def test_a_lamp_backend_that_cannot_send_shows_on_the_page(client, auth):
+    failing = {
+        "key": "RED",
+        "backends": [
+            {"name": "lirc", "ok": False, "error": "lircd does not answer on /run/lirc/lircd", "detail": "x"},
+            {"name": "virtual", "ok": True, "error": None, "detail": "showing RED"},
+        ],
+    }
+    report = {**REPORT, "lamp": {**REPORT["lamp"], "driver": failing}}
+    assert client.put("/api/monitor", json=report, headers=auth).status_code == 204
+    page = client.get("/").data.decode()
+    assert "lirc:\n        cannot send: lircd does not answer on /run/lirc/lircd" in page
+    assert "virtual:\n        showing RED" in page

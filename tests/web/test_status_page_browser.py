@@ -38,10 +38,12 @@ def test_the_lamp_on_the_page_follows_the_monitor_live(appliance_server, browser
     page.goto(appliance_server.url + "/")
     assert page.locator("#lamp-meaning").inner_text() == "No lamp state yet"
     page.wait_for_selector('#live[data-state="open"]')
-    report = {"lamp": {"state": "unreachable", "colour": "PURPLE"}, "sources": []}
+    driver = {"backends": [{"name": "lirc", "ok": False, "error": "irsend timed out", "detail": ""}]}
+    report = {"lamp": {"state": "unreachable", "colour": "PURPLE", "driver": driver}, "sources": []}
     status, _ = http_json(
         appliance_server.url + "/api/monitor", "PUT", report, {"Authorization": f"Bearer {token}"}
     )
     assert status == 204
     page.wait_for_selector('#lamp[data-colour="PURPLE"]')
     assert page.locator("#lamp-meaning").inner_text() == "Cannot reach a status source"
+    assert page.locator("#lamp-backends .failed").inner_text() == "lirc: cannot send: irsend timed out"

@@ -30,6 +30,9 @@ live.on("monitor", (report) => {
   lamp.setAttribute("aria-label", "Lamp colour " + report.colour);
   document.getElementById("lamp-meaning").textContent = report.meaning;
   document.getElementById("lamp-detail").textContent = report.colour + " · reported " + report.received_at;
+  document.getElementById("lamp-backends").replaceChildren(...(report.driver.backends || []).map((backend) =>
+    element("li", backend.ok ? "ok" : "failed",
+      backend.name + ": " + (backend.ok ? backend.detail : "cannot send: " + backend.error))));
   const tiles = report.sources.map((source) => {
     const tile = element("li", "tile state-" + source.state);
     tile.dataset.source = source.name;
