@@ -26,9 +26,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check appliance tests bench
 	$(VENV)/bin/ruff format --check appliance tests bench
 
-# The whole suite: real daemons, a real browser.
+# The whole suite: real daemons, a real browser, then the roles in a Molecule container.
 test: setup-test lint
 	$(VENV)/bin/pytest -q
+	$(MAKE) lint-ansible molecule
 
 # The fast loop: no daemons, no browser.
 check: $(STAMP)
@@ -36,3 +37,37 @@ check: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Provisioning: the Ansible roles in ansible/ and their Molecule scenarios in molecule/, with their
+# own tools in .venv-ansible (ansible, ansible-lint, yamllint, molecule with podman).
+ANSIBLE_VENV := .venv-ansible
+ANSIBLE_STAMP := $(ANSIBLE_VENV)/.installed
+ANSIBLE_PATH := PATH=$(CURDIR)/$(ANSIBLE_VENV)/bin:$$PATH
+APT_MOLECULE := podman runc debootstrap
+
+.PHONY: molecule lint-ansible test-arm64 check-vagrant
+
+$(ANSIBLE_STAMP): molecule/requirements.txt
+	python3 -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ANSIBLE_VENV)/bin/python -m pip install --quiet -r molecule/requirements.txt
+	touch $@
+
+# ansible-lint (production profile) and yamllint.
+lint-ansible: $(ANSIBLE_STAMP)
+	$(ANSIBLE_PATH) yamllint --strict .
+	$(ANSIBLE_PATH) ansible-lint
+
+# site.yml in a Debian bookworm container: create, converge, idempotence, verify, destroy.
+molecule: $(ANSIBLE_STAMP)
+	@scripts/apt-install $(APT_MOLECULE)
+	scripts/molecule-test default
+
+# The same in an arm64 container (the Pi's architecture) under qemu-user: slow.
+test-arm64: $(ANSIBLE_STAMP)
+	@scripts/apt-install $(APT_MOLECULE) qemu-user-static binfmt-support
+	scripts/molecule-test arm64
+
+# The Vagrantfile's provisioning without Vagrant: site.yml with Vagrant's inventory and variables.
+check-vagrant: $(ANSIBLE_STAMP)
+	scripts/molecule-vagrant-check
