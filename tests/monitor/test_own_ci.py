@@ -115,7 +115,9 @@ def test_the_lamp_follows_each_build_as_it_happens(ci_server):
         runner.push("c")
         third = runner.claim()
         running.shows(State.BUILDING_AFTER_FAILURE, "PINK")
-        assert running.source()["detail"] == f"build #{third[0]} cccccccc: running; last result: failed"
+        # The push already shows PINK (queued); the claim's event then makes it "running".
+        expected = f"build #{third[0]} cccccccc: running; last result: failed"
+        wait_until(lambda: running.source()["detail"] == expected, what=expected)
         runner.finish(third, "passed")
         running.shows(State.SUCCESS, "GREEN")
         assert running.lamp.sent == ["ON", "LIGHT_BLUE", "CYAN", "GREEN", "CYAN", "RED", "PINK", "GREEN"]
