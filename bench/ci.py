@@ -14,10 +14,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +26,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from support import free_port
+from support import wait_for as _wait_for
+
+# Builds take a while to finish: a generous bound, a short poll.
+wait_for = functools.partial(_wait_for, timeout=120.0, interval=0.01)
 
 BIN = Path(sys.executable).parent
 GIT_ENV = {
@@ -42,21 +48,6 @@ def git(directory: Path, *args: str) -> str:
         ["git", "-C", str(directory), *args], capture_output=True, text=True, env=GIT_ENV, check=True
     )
     return result.stdout.strip()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout: float = 120.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {condition}")
-        time.sleep(interval)
-    return result
 
 
 class Repo:

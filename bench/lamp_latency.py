@@ -21,9 +21,9 @@ reports to a real `appliance server`.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,28 +34,19 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from support import free_port
+from support import wait_for as _wait_for
+
 from appliance.lamp.keys import CODES
 from appliance.lamp.nec import decode_nec
+
+# A millisecond poll: the wait itself must not blur the latency being measured.
+wait_for = functools.partial(_wait_for, timeout=30.0, interval=0.001)
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {code: key for key, code in CODES.items()}
 JOB = "/job/bench"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout: float = 30.0, interval: float = 0.001):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {condition}")
-        time.sleep(interval)
-    return result
 
 
 class Lircd:
