@@ -15,6 +15,7 @@ from appliance.db import Database
 from appliance.events import EventBus
 from appliance.monitor.report import LatestReport
 from appliance.supervisor import Supervisor
+from appliance.web import inputs
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def services() -> Services:
 def create_app(config: Config) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = inputs.MAX_BODY_BYTES
+    app.url_map.converters["id"] = inputs.IdConverter
     db = Database.in_data_dir(config.database_path)
     db.migrate()
     app.extensions["appliance"] = Services(

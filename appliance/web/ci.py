@@ -15,6 +15,7 @@ from appliance.ci.store import Conflict, LogOffsetMismatch, LogTooLarge, NotFoun
 from appliance.web import services
 from appliance.web.auth import require_token
 from appliance.web.errors import error_response
+from appliance.web.inputs import json_body
 
 bp = Blueprint("ci", __name__)
 
@@ -56,10 +57,7 @@ def _too_large(exc: Exception):
 
 
 def _body() -> object:
-    body = request.get_json(silent=True)
-    if body is None:
-        abort(400, description="expected a JSON body (Content-Type: application/json)")
-    return body
+    return json_body()
 
 
 def _int_arg(key: str, default: int | None, low: int = 0, high: int = 2**62) -> int | None:
@@ -106,7 +104,7 @@ def heartbeat(name: str):
     )
 
 
-@bp.post("/api/ci/builds/<int:build_id>/attempts/<int:attempt>/log")
+@bp.post("/api/ci/builds/<id:build_id>/attempts/<id:attempt>/log")
 @require_token
 def append_log(build_id: int, attempt: int):
     offset = _int_arg("offset", None)
@@ -122,7 +120,7 @@ def append_log(build_id: int, attempt: int):
     return jsonify(offset=size)
 
 
-@bp.post("/api/ci/builds/<int:build_id>/attempts/<int:attempt>/result")
+@bp.post("/api/ci/builds/<id:build_id>/attempts/<id:attempt>/result")
 @require_token
 def result(build_id: int, attempt: int):
     runner, outcome = protocol.result(_body())
@@ -159,7 +157,7 @@ def hook(repo: str):
     return jsonify(ok=True, repo=repo), 202
 
 
-@bp.post("/api/ci/builds/<int:build_id>/cancel")
+@bp.post("/api/ci/builds/<id:build_id>/cancel")
 @require_token
 def cancel(build_id: int):
     return jsonify(dispatcher().cancel(build_id))
@@ -185,12 +183,12 @@ def builds():
     return jsonify(builds=dispatcher().store.builds(request.args.get("repo"), limit))
 
 
-@bp.get("/api/ci/builds/<int:build_id>")
+@bp.get("/api/ci/builds/<id:build_id>")
 def build(build_id: int):
     return jsonify(dispatcher().store.build(build_id))
 
 
-@bp.get("/api/ci/builds/<int:build_id>/log")
+@bp.get("/api/ci/builds/<id:build_id>/log")
 def read_log(build_id: int):
     """The raw bytes of an attempt's log (the latest unless ``attempt``) from ``offset``; the
     size so far in ``X-Log-Size``, so a reader asks again from where it stopped."""
@@ -251,7 +249,7 @@ def index():
     return render_template("ci/index.html", repos=dispatcher().store.repositories())
 
 
-@bp.get("/ci/builds/<int:build_id>")
+@bp.get("/ci/builds/<id:build_id>")
 def build_page(build_id: int):
     return render_template("ci/build.html", build=dispatcher().store.build(build_id), log_tail=LOG_PAGE)
 

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, jsonify
 
 from appliance.monitor.report import ReportError, parse_report
 from appliance.web import services
 from appliance.web.auth import require_token
+from appliance.web.inputs import json_body
 
 bp = Blueprint("monitor", __name__)
+
+# A report of a hundred sources with long error texts stays well under this.
+MAX_REPORT_BYTES = 256 * 1024
 
 
 @bp.put("/api/monitor")
 @require_token
 def report():
-    body = request.get_json(silent=True)
-    if body is None:
-        abort(400, description="expected a JSON body (Content-Type: application/json)")
     try:
-        parsed = parse_report(body)
+        parsed = parse_report(json_body(MAX_REPORT_BYTES))
     except ReportError as exc:
         abort(400, description=str(exc))
     svc = services()

@@ -1,0 +1,54 @@
+"""What a request may carry, checked before any view uses it: JSON bodies of a bounded size and
+depth with text that SQLite can store, and path ids that fit the database's 64-bit integers.
+
+A client's mistake here is a 4xx in the one error shape, never a 500: ``json.loads`` alone lets a
+100,000-deep nesting raise RecursionError, accepts ``NaN`` and ``Infinity``, and passes lone
+surrogates that no UTF-8 column can hold.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import abort, request
+from werkzeug.routing import IntegerConverter
+
+# The largest body any route takes: a runner's log chunk (1 MiB) with room for its framing.
+MAX_BODY_BYTES = 1024 * 1024 + 4096
+JSON_BODY_BYTES = 64 * 1024
+LARGEST_ID = 2**63 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a positive id that fits SQLite's INTEGER; anything else is a 404."""
+
+    def __init__(self, map, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, min=1, max=LARGEST_ID)
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def json_body(limit: int = JSON_BODY_BYTES) -> Any:
+    """The request's JSON body; 413 past ``limit`` bytes, 400 for anything that is not JSON."""
+    if not request.is_json:
+        abort(400, description="expected a JSON body (Content-Type: application/json)")
+    size = request.content_length
+    if size is None:
+        abort(411, description="send the JSON body with a Content-Length")
+    if size > limit:
+        abort(413, description=f"the body is {size} bytes; this call takes at most {limit}")
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        abort(400, description="the JSON body is nested too deeply")
+    except (ValueError, UnicodeDecodeError) as exc:
+        abort(400, description=f"the body is not valid JSON: {exc}"[:300])
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        abort(400, description="the JSON body holds text that is not valid Unicode (a lone surrogate)")
+    return body
