@@ -1,8 +1,13 @@
-"""The API token that state-changing calls must present.
+"""The credentials that state-changing calls must present, one per role.
 
-Secure by default: with no token configured, a random one is generated once in the data
-directory (mode 0600), so that a fresh appliance on a LAN never accepts anonymous changes. Programs
-on the same machine read the same file; programs elsewhere are given it through their own config.
+``admin`` (the API token) may do everything; ``runner`` registers, takes work, heartbeats and
+sends logs and results; ``observer`` posts commits; ``monitor`` puts its report. So a runner on a
+build box holds a key that can run builds, not one that queues or cancels them.
+
+Secure by default: a role with no token configured gets a random one, generated once in the data
+directory (mode 0600), so that a fresh appliance on a LAN never accepts anonymous changes.
+Programs on the same machine read the same files; programs elsewhere are given their token
+through their own config.
 """
 
 from __future__ import annotations
@@ -10,27 +15,44 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.config import Config
+from appliance.config import Config, Secret
+from appliance.files import private_directory
+
+ROLES = ("admin", "runner", "observer", "monitor")
+SECRETS_DIR = "secrets"
 
 
-def token_file(config: Config) -> Path:
-    return config.data_dir / "secrets" / "api-token"
+def configured_token(config: Config, role: str) -> Secret | None:
+    auth = config.auth
+    return {
+        "admin": auth.token,
+        "runner": auth.runner_token,
+        "observer": auth.observer_token,
+        "monitor": auth.monitor_token,
+    }[role]
 
 
-def api_token(config: Config) -> str:
-    """The configured token, else the generated one (created on first use)."""
-    if config.auth.token is not None:
-        return config.auth.token.reveal()
-    path = token_file(config)
+def token_file(config: Config, role: str) -> Path:
+    # The admin's keeps the name it had when it was the only token.
+    return config.data_dir / SECRETS_DIR / ("api-token" if role == "admin" else f"{role}-token")
+
+
+def role_token(config: Config, role: str) -> str:
+    """The token ``role`` presents: the configured one, else the generated one (created on first use)."""
+    configured = configured_token(config, role)
+    if configured is not None:
+        return configured.reveal()
+    path = token_file(config, role)
     try:
         existing = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         existing = ""
     if existing:
         return existing
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(config.data_dir, SECRETS_DIR)
     token = secrets.token_urlsafe(32)
     # Written to a private temporary file, then renamed: never readable by others, never half-written.
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
@@ -46,5 +68,21 @@ def api_token(config: Config) -> str:
     return token
 
 
-def token_matches(expected: str, presented: str | None) -> bool:
-    return presented is not None and hmac.compare_digest(expected.encode(), presented.encode())
+@dataclass(frozen=True)
+class Credentials:
+    """The server's side: every role's token."""
+
+    tokens: dict[str, str]
+
+    @classmethod
+    def of(cls, config: Config) -> Credentials:
+        return cls({role: role_token(config, role) for role in ROLES})
+
+    def roles_of(self, presented: str | None) -> set[str]:
+        """The roles whose token this is (none for an unknown one); compared with every token in
+        constant time, so the answer's timing tells nothing about any of them."""
+        if presented is None:
+            return set()
+        given = presented.encode()
+        matches = {role: hmac.compare_digest(token.encode(), given) for role, token in self.tokens.items()}
+        return {role for role, matched in matches.items() if matched}

@@ -23,16 +23,15 @@ from appliance.schema import (
     ConfigError,
     KeyProblem,
     Secret,
+    as_toml,
     build,
     port_number,
     positive,
-    schema_fields,
     secrets_in,
     section,
-    section_toml,
     setting,
-    toml_line,
 )
+from appliance.validation import validate
 
 SYSTEM_CONFIG = Path("/etc/appliance/appliance.toml")
 ENV_VAR = "APPLIANCE_CONFIG"
@@ -42,16 +41,39 @@ ENV_VAR = "APPLIANCE_CONFIG"
 class ServerConfig:
     host: str = setting("127.0.0.1", "Address the web server listens on; 0.0.0.0 for the whole LAN.")
     port: int = setting(8080, "TCP port of the status page and the API.", port_number)
-    threads: int = setting(48, "Worker threads of the web server; each open live page holds one.", positive)
+    threads: int = setting(
+        16,
+        "Threads that run requests. Open live pages hold none; each runner waiting for work holds "
+        "one, and at most half of them wait at once.",
+        positive,
+    )
+    max_streams: int = setting(
+        1000, "Most `/events` streams (open live pages and programs) at once; beyond, 503.", positive
+    )
 
 
 @dataclass(frozen=True)
 class AuthConfig:
     token: Secret | None = setting(
         None,
-        "API token that state-changing calls must send as `Authorization: Bearer ...`; "
-        'a secret reference ("env:NAME" or "file:/path"). Unset: a random token is generated '
-        "once in `<data_dir>/secrets/api-token`.",
+        "The admin's API token, which every state-changing call takes, sent as "
+        '`Authorization: Bearer ...`; a secret reference ("env:NAME" or "file:/path"). Unset: a '
+        "random token is generated once in `<data_dir>/secrets/api-token`.",
+    )
+    runner_token: Secret | None = setting(
+        None,
+        "The runners' token: register, take work, heartbeat, send logs and results, nothing else; "
+        "a secret reference. Unset: generated once in `<data_dir>/secrets/runner-token`.",
+    )
+    observer_token: Secret | None = setting(
+        None,
+        "The observer's token: post commits, nothing else; a secret reference. Unset: generated "
+        "once in `<data_dir>/secrets/observer-token`.",
+    )
+    monitor_token: Secret | None = setting(
+        None,
+        "The monitor's token: put its report, nothing else; a secret reference. Unset: generated "
+        "once in `<data_dir>/secrets/monitor-token`.",
     )
 
 
@@ -177,6 +199,9 @@ def load_file(path: Path) -> Config:
         config = build(Config, raw, "", base_dir=path.parent.resolve())
     except KeyProblem as problem:
         raise ConfigError(f"{path}: {problem.key}: {problem.message}") from None
+    problems = validate(config)
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {problem}" for problem in problems))
     # Absolute, because programs started by supervisord run in another working directory.
     return config.replace(file=path.resolve())
 
@@ -194,14 +219,5 @@ def secret_problems(config: Config) -> list[str]:
 
 def to_toml(config: Config) -> str:
     """The configuration in effect as TOML, secrets shown as their references only."""
-    lines = [f"# from {config.source}"]
-    nested: list[tuple[str, Any]] = []
-    for f, _hint in schema_fields(Config):
-        value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
-            nested.append((f.name, value))
-        else:
-            lines.append(toml_line(f.name, value))
-    for name, value in nested:
-        section_toml(name, value, lines)
-    return "\n".join(lines) + "\n"
+    # repr() escapes the control characters a comment may not hold (a newline in a file name).
+    return f"# from {config.source!r}\n# unset keys are left out\n{as_toml(config)}"

@@ -2,36 +2,22 @@
 
 SQL goes through SQLAlchemy Core so that a large installation can move to PostgreSQL by changing
 the URL. Writes are serialised in the process (one writer, ``BEGIN IMMEDIATE`` on SQLite) so that
-concurrent requests never fail on a busy database; reads run on their own connections.
+concurrent requests never fail on a busy database; reads run on their own connections. The
+migrations, each with its own frozen SQL, are in ``appliance/migrations/``.
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 
-Migration = Callable[[Connection], None]
-
-
-def _create_meta(conn: Connection) -> None:
-    conn.execute(text("CREATE TABLE meta (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)"))
-    conn.execute(text("INSERT INTO meta (key, value) VALUES ('instance_id', :id)"), {"id": uuid.uuid4().hex})
-
-
-def _create_ci_tables(conn: Connection) -> None:
-    from appliance.ci.schema import create_tables
-
-    create_tables(conn)
-
-
-# Append only: a released migration never changes, a new one gets the next number.
-MIGRATIONS: list[Migration] = [_create_meta, _create_ci_tables]
+from appliance.files import private_directory, private_file
+from appliance.migrations import MIGRATIONS
 
 
 class Database:
@@ -44,7 +30,10 @@ class Database:
 
     @classmethod
     def in_data_dir(cls, path: Path) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
+        # Made 0600 before SQLite opens it: SQLite gives the -wal and -shm files the mode of the
+        # database file.
+        private_file(path)
         return cls(f"sqlite:///{path}")
 
     @contextmanager

@@ -59,11 +59,19 @@ class Secret:
         return hash(self.ref)
 
 
-def setting(default: Any, help: str, check: typing.Callable[[Any], str | None] | None = None) -> Any:
-    """A documented key; ``check`` returns a problem as text, or None when the value is fine."""
+def setting(
+    default: Any,
+    help: str,
+    check: typing.Callable[[Any], str | None] | None = None,
+    *,
+    required: bool = False,
+) -> Any:
+    """A documented key; ``check`` returns a problem as text, or None when the value is fine. A
+    ``required`` key must be given, and not empty, in every table of its section."""
+    metadata = {"help": help, "check": check, "required": required}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, "check": check})
-    return field(default=default, metadata={"help": help, "check": check})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def section(cls: type, help: str) -> Any:
@@ -117,6 +125,9 @@ def build(cls: type, raw: dict[str, Any], prefix: str, base_dir: Path) -> Any:
         problem = check(values[key]) if check else None
         if problem:
             raise KeyProblem(dotted, f"{problem}, got {value!r}")
+    for key, (f, _hint) in known.items():
+        if f.metadata.get("required") and not values.get(key):
+            raise KeyProblem(f"{prefix}{key}", "must be set" + (f", got {raw[key]!r}" if key in raw else ""))
     return cls(**values)
 
 
@@ -214,38 +225,29 @@ def secrets_in(value: Any, prefix: str) -> typing.Iterator[tuple[str, Secret]]:
                 yield from secrets_in(entry, key + ".")
 
 
-def section_toml(name: str, value: Any, lines: list[str]) -> None:
-    lines.append("")
-    lines.append(f"[{name}]")
-    subsections = []
-    for f, _hint in schema_fields(type(value)):
-        item = getattr(value, f.name)
-        if dataclasses.is_dataclass(item):
-            subsections.append((f"{name}.{f.name}", item))
-        elif isinstance(item, list) and item and dataclasses.is_dataclass(item[0]):
-            subsections.extend((f"[{name}.{f.name}]", entry) for entry in item)
-        else:
-            lines.append(toml_line(f.name, item))
-    for sub_name, sub in subsections:
-        section_toml(sub_name, sub, lines)
+def as_toml(section: Any) -> str:
+    """A section (a schema dataclass) as TOML that reads back as the same section: secrets as
+    their references, paths as strings."""
+    import tomli_w  # only `config show` writes TOML; the programs need not load the writer
+
+    # Strings stay on one line, escaped: tomli_w's multi-line strings turn "\r\n" into "\n".
+    return tomli_w.dumps(_plain(section))
 
 
-def toml_line(key: str, value: Any) -> str:
-    if value is None:
-        return f"# {key} is not set"
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        # TOML has no null: a key whose value is None is left out, and reads back as its default.
+        return {
+            f.name: _plain(item)
+            for f, _hint in schema_fields(type(value))
+            if (item := getattr(value, f.name)) is not None
+        }
     if isinstance(value, Secret):
-        return f'{key} = "{value.ref}"  # secret reference; the value is never shown'
-    return f"{key} = {_toml_value(value)}"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
+        return value.ref
+    if isinstance(value, Path):
+        return str(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return [_plain(item) for item in value]
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+        return {key: _plain(item) for key, item in value.items()}
+    return value

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from appliance.config import Config
 from appliance.events import EventBus
+from appliance.files import private_directory, private_file
 from appliance.supervisor import Supervisor, SupervisorUnavailable
 
 GROUP = "appliance"
@@ -112,10 +113,10 @@ serverurl = unix://{_escape(str(socket))}
 
 
 def write_supervisord(config: Config) -> Path:
-    for sub in ("run", "logs"):
-        (config.data_dir / sub).mkdir(parents=True, exist_ok=True)
-    config.supervisor_socket.parent.mkdir(parents=True, exist_ok=True)
-    path = config.data_dir / "run" / "supervisord.conf"
+    run = private_directory(config.data_dir, "run")
+    private_directory(config.data_dir, "logs")
+    config.supervisor_socket.parent.mkdir(parents=True, exist_ok=True)  # when configured elsewhere
+    path = private_file(run / "supervisord.conf")
     path.write_text(render_supervisord(config), encoding="utf-8")
     return path
 
@@ -168,10 +169,15 @@ class StackWatcher(threading.Thread):
 
     def run(self) -> None:
         while not self.stop_event.wait(self.interval):
-            if self.bus.subscriber_count:
-                self.poll_once()
-            else:
-                self._last = None
+            self.tick()
+
+    def tick(self) -> None:
+        """Poll if anyone listens to ``stack`` (the observer and the monitor listen to ``ci.*``
+        all the time; they must not keep supervisord busy)."""
+        if self.bus.listening_to("stack"):
+            self.poll_once()
+        else:
+            self._last = None
 
     def poll_once(self) -> None:
         state = stack_state(self.supervisor)

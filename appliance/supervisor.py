@@ -61,22 +61,25 @@ class ProcessInfo:
 
 
 class Supervisor:
+    """Safe to share between threads: each call has its own proxy and connection (one
+    connection shared by the request threads and the stack watcher gave false 'unreachable'
+    answers), and nothing is held open between calls."""
+
     def __init__(self, socket_path: Path, timeout: float = 5.0):
         self.socket_path = socket_path
-        self._proxy = xmlrpc.client.ServerProxy(
-            "http://localhost", transport=_UnixTransport(str(socket_path), timeout), allow_none=True
-        )
+        self.timeout = timeout
 
     def call(self, method: str, *args: Any) -> Any:
         """Call ``supervisor.<method>``; a supervisord that does not answer raises
         SupervisorUnavailable, a Fault it answers with is raised as it is."""
+        transport = _UnixTransport(str(self.socket_path), self.timeout)
+        proxy = xmlrpc.client.ServerProxy("http://localhost", transport=transport, allow_none=True)
         try:
-            return getattr(self._proxy.supervisor, method)(*args)
+            return getattr(proxy.supervisor, method)(*args)
         except (OSError, http.client.HTTPException) as exc:
             raise SupervisorUnavailable(f"supervisord does not answer on {self.socket_path}: {exc}") from None
         finally:
-            # One connection per call: nothing held open between calls, nothing to leak.
-            self._proxy("close")()
+            proxy("close")()
 
     def processes(self) -> list[ProcessInfo]:
         infos = self.call("getAllProcessInfo")

@@ -194,9 +194,8 @@ def overhead(directory: Path, builds: int, files: int) -> tuple[list[float], lis
 
 
 def queue(ci: CI, shas: list[str]) -> None:
-    repo = {key: ci.repo[key] for key in ("name", "url", "command")} | {"branch": "main"}
     commits = [{"sha": sha, "author": "Bench", "message": "bench"} for sha in shas]
-    ci.post("/api/ci/commits", {"repo": repo, "commits": commits})
+    ci.post("/api/ci/commits", {"repo": ci.repo["name"], "commits": commits})
 
 
 def throughput(directory: Path, builds: int, runners: int) -> float:

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Memory and idle CPU of every program of the stack, and the server's cold start time.
 
-Starts the whole stack with `appliance stack up` on a temporary data directory and a free port,
-waits until every program is RUNNING, then reads /proc: resident memory (VmRSS) of each
-program and of supervisord, and the CPU time each used over an idle window. Then starts
-`appliance server` alone several times and reports the time from exec to the first good /healthz.
+Starts the whole stack (the configuration `appliance stack up` runs, with supervisord logging
+every XML-RPC call) on a temporary data directory and a free port, with a CI repository so that
+the observer and a runner run and the monitor follows the appliance's own CI. Waits until every
+program is RUNNING, then reads /proc over an idle window with no page open: resident memory
+(VmRSS, PSS) of each program and of supervisord, the CPU time each used, and how many calls
+supervisord answered. Then starts `appliance server` alone several times and reports the time
+from exec to the first good /healthz.
 
     .venv/bin/python bench/footprint.py [--idle-seconds 30] [--starts 5]
 """
@@ -82,14 +85,34 @@ def make_repository(path: Path) -> Path:
     return path
 
 
-def measure_stack(directory: Path, idle_seconds: float) -> None:
-    port = free_port()
-    config = write_config(directory, port, make_repository(directory / "repo"))
-    stack = subprocess.Popen(
-        [str(BIN / "appliance"), "stack", "up", "--config", str(config)],
+def start_stack(config: Path, data_dir: Path) -> subprocess.Popen:
+    """supervisord with the stack's own configuration, logging each XML-RPC call it answers."""
+    generated = subprocess.run(
+        [str(BIN / "appliance"), "stack", "generate", "--config", str(config)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for sub in ("run", "logs"):
+        (data_dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+    conf = data_dir / "run" / "supervisord.conf"
+    conf.write_text(generated.replace("[supervisord]\n", "[supervisord]\nloglevel = trace\n", 1))
+    return subprocess.Popen(
+        [str(BIN / "supervisord"), "--nodaemon", "--configuration", str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def supervisord_calls(data_dir: Path) -> int:
+    log = (data_dir / "logs" / "supervisord.log").read_text(errors="replace")
+    return log.count("XML-RPC method called")
+
+
+def measure_stack(directory: Path, idle_seconds: float) -> None:
+    port = free_port()
+    config = write_config(directory, port, make_repository(directory / "repo"))
+    stack = start_stack(config, directory / "data")
     supervisor = Supervisor(directory / "data" / "run" / "supervisor.sock")
 
     def all_running() -> bool:
@@ -105,9 +128,11 @@ def measure_stack(directory: Path, idle_seconds: float) -> None:
         pids = {"supervisord": stack.pid} | {p.full_name: p.pid for p in supervisor.processes()}
         time.sleep(5)  # let start-up work (the first build of the repository) settle
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        calls_before = supervisord_calls(directory / "data")
         started = time.monotonic()
         time.sleep(idle_seconds)
         elapsed = time.monotonic() - started
+        calls = supervisord_calls(directory / "data") - calls_before
         print(f"{'program':<24} {'RSS MiB':>8} {'PSS MiB':>8} {'idle CPU %':>11}")
         total_rss = total_pss = total_cpu = 0.0
         for name, pid in pids.items():
@@ -119,6 +144,7 @@ def measure_stack(directory: Path, idle_seconds: float) -> None:
         print(
             f"{'total':<24} {total_rss:>8.1f} {total_pss:>8.1f} {total_cpu:>11.2f}   (idle {elapsed:.0f} s)"
         )
+        print(f"supervisord calls per minute while idle: {calls * 60 / elapsed:.1f}")
     finally:
         stack.send_signal(signal.SIGTERM)
         stack.wait(timeout=30)

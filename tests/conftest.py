@@ -11,8 +11,10 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from appliance.config import Config, ServerConfig
 from appliance.lamp.nec import decode_nec
 from appliance.supervisor import Supervisor, SupervisorUnavailable
+from appliance.web import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -68,6 +72,82 @@ def http_json(
 def write_config(path: Path, data_dir: Path, port: int, extra: str = "") -> Path:
     path.write_text(f'data_dir = "{data_dir}"\n\n[server]\nport = {port}\n{extra}', encoding="utf-8")
     return path
+
+
+# --- the server in this process, and raw HTTP to it ------------------------------------------
+
+
+@pytest.fixture
+def in_process_server(tmp_path):
+    running = []
+
+    def start(config: Config | None = None, **server_settings) -> tuple[Server, int]:
+        """``appliance server`` in a thread: the whole server as it runs, with its parts in reach."""
+        port = free_port()
+        config = config or Config(data_dir=tmp_path / "data")
+        config = config.replace(server=ServerConfig(port=port, **server_settings))
+        server = Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        wait_until(lambda: server.started, what="the server to listen")
+        return server, port
+
+    yield start
+    for server, thread in running:
+        server.stop()
+        thread.join(timeout=15)
+        assert not thread.is_alive()
+
+
+def raw_request(port: int, head: str, body: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(head.encode("latin-1") + body)
+    return sock
+
+
+def read_head(sock: socket.socket) -> tuple[int, bytes]:
+    """The status of an answer and what of its body came with the head."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before the answer's head: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), rest
+
+
+def open_stream(port: int, path: str = "/events", headers: str = "") -> socket.socket:
+    sock = raw_request(port, f"GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n")
+    status, _ = read_head(sock)
+    assert status == 200
+    return sock
+
+
+def read_until(sock: socket.socket, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"stream closed before {marker!r}: {data!r}"
+        data += chunk
+    return data
+
+
+def reset(sock: socket.socket) -> None:
+    """Close as a crashed client does: RST, no goodbye."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def json_answer(sock: socket.socket) -> tuple[int, dict]:
+    status, rest = read_head(sock)
+    while True:
+        try:
+            return status, json.loads(rest)
+        except ValueError:
+            chunk = sock.recv(65536)
+            assert chunk, f"answer ended without a JSON body: {rest!r}"
+            rest += chunk
 
 
 # --- supervisord ------------------------------------------------------------------------------

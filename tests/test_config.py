@@ -39,7 +39,10 @@ def test_a_file_sets_values_and_relative_paths_are_relative_to_the_file(tmp_path
     [
         ('[server]\nport = "eighty"\n', "server.port: expected an integer, got 'eighty'"),
         ("[server]\nport = 70000\n", "server.port: must be between 1 and 65535, got 70000"),
-        ("[server]\nprot = 8080\n", "server.prot: unknown key (known keys here: host, port, threads)"),
+        (
+            "[server]\nprot = 8080\n",
+            "server.prot: unknown key (known keys here: host, max_streams, port, threads)",
+        ),
         ("colour = 1\n", "colour: unknown key"),
         ("[lamp]\nbackend = 'ir'\n", "lamp.backend: unknown backend 'ir' (known: lirc, gpio, virtual)"),
         ("[lamp]\ncolour = 'RED'\n", "lamp.colour: unknown key"),

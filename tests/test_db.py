@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import text
 
@@ -49,3 +52,14 @@ def test_a_failed_migration_leaves_the_version_where_it_was(database, monkeypatc
     assert database.schema_version() == len(db_module.MIGRATIONS) - 1
     with database.read() as conn:
         assert conn.execute(text("SELECT name FROM sqlite_master WHERE name = 'half_done'")).first() is None
+
+
+def test_the_database_imports_no_capability():
+    """The migrations hold their own SQL, so the database needs none of the CI's code."""
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, appliance.db; print(*sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert [name for name in imported if name.startswith("appliance.ci")] == []

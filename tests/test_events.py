@@ -44,3 +44,23 @@ def test_closing_a_subscription_unsubscribes():
 def test_events_serialise_as_server_sent_events():
     event = EventBus().publish("ci.build", {"id": 7, "status": "passed"})
     assert event.to_sse() == 'id: 1\nevent: ci.build\ndata: {"id":7,"status":"passed"}\n\n'
+
+
+def test_the_history_is_bounded_in_bytes_as_well_as_in_count():
+    bus = EventBus(history=500, history_bytes=10_000)
+    first = bus.publish("t", {"padding": "x" * 3000})
+    for _ in range(9):
+        bus.publish("t", {"padding": "x" * 3000})
+    kept = bus.history_after(0)
+    assert 1 <= len(kept) <= 3
+    assert sum(len(event.sse) for event in kept) <= 10_000
+    assert first not in kept
+
+
+def test_only_listeners_of_a_topic_count_as_listening():
+    bus = EventBus()
+    with bus.subscribe(["ci.hook"]):
+        assert bus.listening_to("ci.hook")
+        assert not bus.listening_to("stack")
+    with bus.subscribe():
+        assert bus.listening_to("stack")

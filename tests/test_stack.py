@@ -2,6 +2,7 @@
 
 import os
 import signal
+import stat
 import subprocess
 
 import pytest
@@ -20,7 +21,7 @@ def stack(tmp_path, git_repo):
     config = write_config(tmp_path / "appliance.toml", tmp_path / "data", port, ci)
     with (tmp_path / "stack.log").open("wb") as log:
         process = subprocess.Popen(
-            [APPLIANCE, "stack", "up", "--config", str(config)], stdout=log, stderr=log
+            [APPLIANCE, "stack", "up", "--config", str(config)], stdout=log, stderr=log, umask=0o022
         )
     supervisor = Supervisor(tmp_path / "data" / "run" / "supervisor.sock")
     stack = type("Stack", (), {"url": f"http://127.0.0.1:{port}", "config": config, "supervisor": supervisor})
@@ -68,3 +69,21 @@ def test_a_killed_server_is_restarted_and_answers_again(stack):
     wait_until(lambda: healthy(stack.url), what="the restarted server")
     # Same database, so the same installation.
     assert http_json(stack.url + "/healthz")[1]["instance_id"] == instance
+
+
+def test_the_data_directory_is_the_appliances_alone(stack):
+    """Started with umask 022, the stack still makes its directories 0700 and its files 0600 (the
+    logs and the work of git and the builds are inside them)."""
+    data_dir = stack.config.parent / "data"
+    wait_until(
+        lambda: (data_dir / "ci" / "runners" / "runner-1").exists(), what="the runner's work directory"
+    )
+    wait_until(lambda: (data_dir / "ci" / "observer").exists(), what="the observer's directory")
+    directories = ["", "run", "logs", "secrets", "ci", "ci/observer", "ci/runners", "ci/runners/runner-1"]
+    files = [
+        "appliance.db",
+        "run/supervisord.conf",
+        *(f"secrets/{role}-token" for role in ("api", "runner", "observer", "monitor")),
+    ]
+    modes = {name: oct(stat.S_IMODE((data_dir / name).stat().st_mode)) for name in directories + files}
+    assert modes == {**dict.fromkeys(directories, "0o700"), **dict.fromkeys(files, "0o600")}

@@ -1,6 +1,7 @@
 """``appliance runner``, ``appliance observer`` and ``appliance ci ...``: the CI's programs and
-chores. Every one of them talks to the server over HTTP with the API token from the config
-(never from the command line, where any user could read it)."""
+chores. Every one of them talks to the server over HTTP with its own role's token from the config
+(never from the command line, where any user could read it): the runner the runner token, the
+observer the observer token, ``appliance ci`` the admin's."""
 
 from __future__ import annotations
 
@@ -11,21 +12,45 @@ from collections.abc import Callable
 
 import click
 
-from appliance.auth import api_token
+from appliance.auth import ROLES, role_token, token_file
+from appliance.ci.environment import secret_reference
 from appliance.commandline import setup_logging, with_config
 from appliance.config import Config
-from appliance.schema import safe_name
+from appliance.files import private_directory
+from appliance.schema import ConfigError, Secret, safe_name, secrets_in
 
 SERVER_HELP = "URL of the server (default: this machine's, from [server] in the config)."
 
 
-def _client(config: Config, server_url: str | None):
+def _client(config: Config, server_url: str | None, role: str):
     from appliance.ci.client import Client
 
     try:
-        return Client(server_url or config.server_url, api_token(config))
+        return Client(server_url or config.server_url, role_token(config, role))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--server") from None
+
+
+def _readable_secrets(config: Config) -> list[str]:
+    """The secrets the runner masks in build logs besides its own token: the values of the
+    configuration's secret references (the repositories' `env` ones too) and of the tokens
+    generated in the data directory, those that can be read here; one that cannot be read here
+    cannot be read by a build either."""
+    references = [secret for _key, secret in secrets_in(config, "")]
+    references += [Secret(f"file:{token_file(config, role)}") for role in ROLES]
+    references += [
+        reference
+        for repo in config.ci.repos
+        for value in repo.env.values()
+        if (reference := secret_reference(value)) is not None
+    ]
+    values = []
+    for reference in references:
+        try:
+            values.append(reference.reveal())
+        except ConfigError:
+            continue
+    return values
 
 
 def _on_stop_signals(stop: Callable[[], None]) -> None:
@@ -58,10 +83,10 @@ def runner_command(
     from appliance.ci.runner import Runner
 
     setup_logging()
-    client = _client(config, server_url)
-    work_dir = config.data_dir / "ci" / "runners" / name
+    client = _client(config, server_url, "runner")
+    work_dir = private_directory(config.data_dir, "ci", "runners", name)
     logging.getLogger(__name__).info("runner %s for %s, working in %s", name, client.base_url, work_dir)
-    runner = Runner(client, name, work_dir, capacity, labels)
+    runner = Runner(client, name, work_dir, capacity, labels, secrets=_readable_secrets(config))
     _on_stop_signals(runner.stop_event.set)
     runner.run()
 
@@ -76,8 +101,8 @@ def observer_command(config: Config, server_url: str | None) -> None:
     setup_logging()
     if not config.ci.repos:
         raise click.ClickException(f"{config.source}: no [[ci.repos]] to watch")
-    directory = config.data_dir / "ci" / "observer"
-    client = _client(config, server_url)
+    directory = private_directory(config.data_dir, "ci", "observer")
+    client = _client(config, server_url, "observer")
     observer = Observer(config.ci.repos, directory, client, config.ci.commits_per_poll)
     _on_stop_signals(observer.stop)
     observer.run()
@@ -98,7 +123,7 @@ def _call(config: Config, server_url: str | None, method: str, path: str, body: 
     from appliance.ci.client import ServerUnavailable
 
     try:
-        return _answer(_client(config, server_url).call(method, path, body))
+        return _answer(_client(config, server_url, "admin").call(method, path, body))
     except ServerUnavailable as exc:
         raise click.ClickException(f"{exc}; is `appliance server` running?") from None
 

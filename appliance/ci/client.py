@@ -1,5 +1,5 @@
 """How runners, the observer and the ``appliance ci`` commands talk to the server: JSON over
-HTTP with the API token, on the standard library only (these programs stay small), and a back-off
+HTTP with the caller's token, on the standard library only (these programs stay small), and a back-off
 for the times the server is away. A server that is down or answers 5xx is ``ServerUnavailable``,
 something to wait out; any other answer is returned to the caller to judge."""
 

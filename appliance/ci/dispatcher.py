@@ -2,7 +2,8 @@
 server own theirs). Runners pull: a request for work is held open until a build is queued (a
 condition woken on enqueue, no polling) or the wait ends. A claimed build is leased; runners renew
 the lease by heartbeat, and a timer thread that sleeps until the next lease ends gives lost work
-back to the queue. Every change is published on the event bus for live pages.
+back to the queue. Every change is published on the event bus for live pages, once the store's
+transaction for it has committed (a change rolled back raises before anything is published).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from appliance.ci.environment import work_env
 from appliance.ci.settings import CIConfig
 from appliance.ci.store import CIStore, CommitSpec, NotFound, Policy, RepoSpec, Result
 from appliance.db import Database
@@ -31,6 +33,7 @@ class Settings:
     silence_seconds: float = 600.0
     kill_grace_seconds: float = 5.0
     max_log_bytes: int = 32 * 1024 * 1024
+    repo_env: dict[str, dict[str, str]] = field(default_factory=dict)  # repository name: its `env`
 
     @classmethod
     def from_config(cls, ci: CIConfig) -> Settings:
@@ -42,6 +45,7 @@ class Settings:
             silence_seconds=ci.silence_seconds,
             kill_grace_seconds=ci.kill_grace_seconds,
             max_log_bytes=ci.max_log_bytes,
+            repo_env={repo.name: repo.env for repo in ci.repos},
         )
 
     @property
@@ -57,9 +61,26 @@ def repo_specs(ci: CIConfig) -> list[RepoSpec]:
 Held = set[tuple[int, int]]
 
 
+class TooManyWaiting(Exception):
+    """More runners wait for work than the server has threads to hold them: come back later."""
+
+
+class Disconnection(Protocol):
+    """Whether a runner's request is still open (``appliance.web.server.Disconnection``)."""
+
+    def is_set(self) -> bool: ...
+
+    def on_set(self, callback: Callable[[], None]) -> None: ...
+
+
 class Dispatcher:
     def __init__(
-        self, db: Database, bus: EventBus, settings: Settings, clock: Callable[[], float] = time.time
+        self,
+        db: Database,
+        bus: EventBus,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        max_waiting: int = 8,
     ):
         self.settings = settings
         self.store = CIStore(
@@ -74,6 +95,9 @@ class Dispatcher:
         self.clock = clock
         self._work = threading.Condition()
         self._generation = 0  # bumped on every enqueue, so a waiter never misses one
+        self._waiting = 0
+        # Each waiting runner holds one of the server's request threads: at most this many.
+        self.max_waiting = max_waiting
         self._timer_wake = threading.Event()
         self._stopping = threading.Event()
         self._timer: threading.Thread | None = None
@@ -82,8 +106,9 @@ class Dispatcher:
     # --- life cycle -----------------------------------------------------------------------------
 
     def start(self, repos: Iterable[RepoSpec]) -> None:
-        """At server start: record the configured repositories and give running builds a full
-        lease, since their runners could not reach a server that was not there."""
+        """At server start: the configured repositories become the only ones (the queued builds of
+        any other are cancelled), and running builds get a full lease, since their runners could
+        not reach a server that was not there."""
         now = self.clock()
         self.store.sync_repos(repos, now)
         self.store.grant_grace(now)
@@ -138,12 +163,31 @@ class Dispatcher:
             "wait_seconds": self.settings.wait_seconds,
         }
 
-    def next(self, runner: str, wait: float) -> dict[str, Any] | None:
-        """Lease the next build to ``runner``, waiting up to ``wait`` seconds for one."""
+    def next(self, runner: str, wait: float, gone: Disconnection | None = None) -> dict[str, Any] | None:
+        """Lease the next build to ``runner``, waiting up to ``wait`` seconds for one, unless the
+        runner's request closes meanwhile (``gone``): nothing is claimed for a runner that left."""
         if not self.store.runner_known(runner):
             raise NotFound(f"runner {runner} is not registered")
-        deadline = time.monotonic() + min(wait, self.settings.wait_seconds)
-        while True:
+        with self._work:
+            if self._waiting >= self.max_waiting:
+                raise TooManyWaiting(f"{self._waiting} runners are already waiting for work")
+            self._waiting += 1
+        try:
+            if gone is not None:
+                gone.on_set(self._wake_runners)
+            return self._wait_and_claim(runner, min(wait, self.settings.wait_seconds), gone)
+        finally:
+            with self._work:
+                self._waiting -= 1
+
+    @property
+    def runners_waiting(self) -> int:
+        with self._work:
+            return self._waiting
+
+    def _wait_and_claim(self, runner: str, wait: float, gone: Disconnection | None) -> dict[str, Any] | None:
+        deadline = time.monotonic() + wait
+        while gone is None or not gone.is_set():
             with self._work:
                 generation = self._generation
             self.expire_leases()
@@ -151,21 +195,31 @@ class Dispatcher:
             if claim is not None:
                 self._ensure_timer()
                 build_id, attempt = claim
+                if gone is not None and gone.is_set():
+                    why = f"runner {runner}'s request for work closed as the build was claimed"
+                    self.store.give_back(build_id, attempt, why, self.clock())
+                    self._publish_builds([build_id])
+                    self._wake_runners()
+                    return None
                 self._publish_builds([build_id])
                 self._publish_runner(runner)
                 return self._work_for(build_id, attempt)
             with self._work:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stopping.is_set():
-                    self.store.touch_runner(runner, self.clock())
-                    return None
-                if generation == self._generation:
+                    break
+                if generation == self._generation and (gone is None or not gone.is_set()):
                     self._work.wait(remaining)
+        self.store.touch_runner(runner, self.clock())
+        return None
 
     def _work_for(self, build_id: int, attempt: int) -> dict[str, Any]:
         s = self.settings
+        work = self.store.work(build_id, attempt)
         return {
-            **self.store.work(build_id, attempt),
+            **work,
+            # Secrets are revealed now, for this runner only: the database never holds them.
+            **work_env(s.repo_env.get(work["repo"]["name"], {})),
             "timeout_seconds": s.timeout_seconds,
             "silence_seconds": s.silence_seconds,
             "kill_grace_seconds": s.kill_grace_seconds,
@@ -195,7 +249,8 @@ class Dispatcher:
 
     # --- observer and people --------------------------------------------------------------------
 
-    def add_commits(self, repo: RepoSpec, commits: list[CommitSpec]) -> list[tuple[int, bool]]:
+    def add_commits(self, repo: str, commits: list[CommitSpec]) -> list[tuple[int, bool]]:
+        """Queue the commits of the configured repository named ``repo`` (NotFound for another)."""
         queued = self.store.add_commits(repo, commits, self.clock())
         created = [build_id for build_id, new in queued if new]
         if created:

@@ -11,7 +11,9 @@ it already has, so delivering twice after a crash is harmless).
 A push webhook wakes it at once: it listens to the server's event stream (``/events?topic=
 ci.hook``, Server-Sent Events), one connection that the server already keeps alive every 15 s,
 rather than a second long-poll API. Polling continues regardless, so a missed hook only waits
-for the next poll; after a reconnection every repository is looked at once.
+for the next poll; after a reconnection every repository is looked at once. A burst of hooks
+(a push of many branches, a script) is one fetch at once and then at most one every
+``HOOK_INTERVAL`` per repository; a hook that arrives during a fetch always leads to one more.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any
 import git
 
 from appliance.ci.client import Backoff, Client, ServerUnavailable
+from appliance.ci.limits import COMMIT_TIMES, within
+from appliance.ci.redact import redact
 from appliance.ci.settings import CIRepoConfig
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ HOOK_STREAM = "/events?topic=ci.hook"
 STREAM_TIMEOUT = 40.0  # the server sends a keep-alive every 15 s; silence this long means it is gone
 MAX_MESSAGE = 4000
 DELIVERY_BATCH = 500
+HOOK_INTERVAL = 2.0  # seconds: hooks make a repository fetched at most this often
 
 
 @dataclass
@@ -70,10 +75,6 @@ class RepoWatch:
             handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(self.state_file)
-
-    def repo_body(self) -> dict[str, str]:
-        spec = self.spec
-        return {"name": spec.name, "url": spec.url, "branch": spec.branch, "command": spec.command}
 
     def poll(self, cap: int) -> int:
         """Fetch the branch; add the commits after the last one seen (first parents, oldest first,
@@ -122,12 +123,23 @@ class RepoWatch:
 
 
 def _describe(commit: git.Commit) -> dict[str, Any]:
+    """A commit as the server takes it. Whatever git holds must fit, or the server would refuse
+    the whole batch at every try: text becomes valid UTF-8, a date out of range is left out."""
+    when = commit.committed_date
     return {
         "sha": commit.hexsha,
-        "author": f"{commit.author.name} <{commit.author.email}>",
-        "message": str(commit.message).strip()[:MAX_MESSAGE],
-        "committed_at": commit.committed_date,
+        "author": _unicode(f"{commit.author.name} <{commit.author.email}>")[:MAX_MESSAGE],
+        "message": _unicode(commit.message).strip()[:MAX_MESSAGE],
+        "committed_at": when if within(when, COMMIT_TIMES) else None,
     }
+
+
+def _unicode(text: str | bytes) -> str:
+    """``text`` as valid Unicode: GitPython leaves a message it could not decode as bytes, and a
+    commit's ``encoding`` header can produce lone surrogates, which no UTF-8 column can hold."""
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "replace")
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class Observer:
@@ -149,9 +161,11 @@ class Observer:
         self._wake = threading.Event()
         self._woken: set[str] = set()
         self._woken_lock = threading.Lock()
+        self._fetched_at: dict[str, float] = {}  # when each repository's latest fetch began
 
     def wake(self, names: set[str] | None = None) -> None:
-        """Look at these repositories (all when None) now."""
+        """Look at these repositories (all when None) now, or ``HOOK_INTERVAL`` after the last
+        fetch began if that is later."""
         with self._woken_lock:
             self._woken |= set(self.watches) if names is None else names & set(self.watches)
         self._wake.set()
@@ -180,13 +194,19 @@ class Observer:
             woken, self._woken = self._woken, set()
         for name, watch in self.watches.items():
             now = self.clock()
-            if name not in woken and watch.due > now:
+            if name in woken:
+                # A burst of hooks costs a fetch every HOOK_INTERVAL, not one each, and one that
+                # came during a fetch still gets a fetch of its own after it.
+                last = self._fetched_at.get(name)
+                watch.due = min(watch.due, now if last is None else last + HOOK_INTERVAL)
+            if watch.due > now:
                 continue
+            self._fetched_at[name] = now
             watch.due = now + watch.spec.poll_seconds
             try:
                 found = watch.poll(self.commits_per_poll)
             except (git.GitCommandError, ValueError, OSError) as exc:
-                log.warning("%s: cannot read %s: %s", name, watch.spec.url, str(exc).strip())
+                log.warning("%s: cannot read %s: %s", name, redact(watch.spec.url), redact(str(exc).strip()))
                 continue
             if found:
                 log.info("%s: %d new commit(s)", name, found)
@@ -198,8 +218,9 @@ class Observer:
             while watch.position.pending:
                 batch = watch.position.pending[:DELIVERY_BATCH]
                 try:
+                    # Only the name: the server's configuration says what the repository runs.
                     answer = self.client.call(
-                        "POST", "/api/ci/commits", {"repo": watch.repo_body(), "commits": batch}
+                        "POST", "/api/ci/commits", {"repo": watch.spec.name, "commits": batch}
                     )
                 except ServerUnavailable as exc:
                     log.info("%s: %d commit(s) wait for the server: %s", watch.spec.name, len(batch), exc)

@@ -5,22 +5,28 @@ Output (stdout and stderr together, as bytes: any encoding, any size) goes to a 
 a maximum size. The command ends by itself, or is stopped on a total time-out, a silence
 time-out, or a request (cancel, lost lease, runner stopping): SIGTERM to the whole group, then
 SIGKILL after a grace period. A grandchild left behind after the command ended is stopped the same
-way, so nothing outlives its build.
+way, so nothing outlives its build. Known secret values are masked before the output is written, so
+the log file, and every byte offset the runner ships from it, only ever holds the masked output.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 READ_SIZE = 64 * 1024
+MASK = b"***"
+# Shorter values are all over any log (a "1", a "yes"): masking them would garble it and hide
+# nothing that a guess would not find.
+MIN_SECRET_LENGTH = 4
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,53 @@ class Outcome:
     log_cut: bool
 
 
+class SecretMask:
+    """Replaces known secret values in a stream of output with ``***``, as hosted CIs do, also
+    when a value arrives split across two reads: an end of the output that could begin a secret
+    is held back until the next read (or the end) shows whether it does. Only such an end is held,
+    never simply the last len(longest secret) - 1 bytes, so that a line printed reaches the live
+    log at once."""
+
+    def __init__(self, secrets: Iterable[str]):
+        values = {secret.encode() for secret in secrets if len(secret) >= MIN_SECRET_LENGTH}
+        # The longest first: a secret containing another is masked whole.
+        self._secrets = sorted(values, key=len, reverse=True)
+        self._pattern = re.compile(b"|".join(re.escape(secret) for secret in self._secrets))
+        self._held = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """The output that can be written now, masked."""
+        return self._release(self._held + data, final=False)
+
+    def end(self) -> bytes:
+        """What was held back, masked: the output has ended."""
+        return self._release(self._held, final=True)
+
+    def _release(self, output: bytes, final: bool) -> bytes:
+        if not self._secrets:
+            return output
+        safe_end = len(output) if final else len(output) - self._unfinished_secret_length(output)
+        parts = []
+        position = 0
+        for match in self._pattern.finditer(output):
+            if match.start() >= safe_end:
+                break
+            parts += [output[position : match.start()], MASK]
+            position = match.end()
+        released = max(safe_end, position)
+        parts.append(output[position:released])
+        self._held = output[released:]
+        return b"".join(parts)
+
+    def _unfinished_secret_length(self, output: bytes) -> int:
+        """The length of the longest end of ``output`` that begins a secret but does not complete it."""
+        for start in range(max(0, len(output) - len(self._secrets[0]) + 1), len(output)):
+            end = output[start:]
+            if any(len(secret) > len(end) and secret.startswith(end) for secret in self._secrets):
+                return len(end)
+        return 0
+
+
 class Command:
     def __init__(
         self,
@@ -48,6 +101,7 @@ class Command:
         log: BinaryIO,
         limits: Limits,
         on_output: Callable[[], None] = lambda: None,
+        secrets: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ):
         self.argv = argv
@@ -56,6 +110,7 @@ class Command:
         self.log = log
         self.limits = limits
         self.on_output = on_output
+        self.mask = SecretMask(secrets)
         self.clock = clock
         self._changed = threading.Event()
         self._stop_reason: str | None = None
@@ -120,14 +175,18 @@ class Command:
     def _read(self, pipe: BinaryIO) -> None:
         while chunk := os.read(pipe.fileno(), READ_SIZE):
             self._last_output = self.clock()
-            room = self.limits.max_log_bytes - self._written
-            if room < len(chunk):
-                self._log_cut = True
-            if room > 0:
-                self.log.write(chunk[:room])
-                self.log.flush()
-                self._written += min(room, len(chunk))
-                self.on_output()
+            self._write(self.mask.feed(chunk))
+        self._write(self.mask.end())
+
+    def _write(self, output: bytes) -> None:
+        room = self.limits.max_log_bytes - self._written
+        if room < len(output):
+            self._log_cut = True
+        if room > 0 and output:
+            self.log.write(output[:room])
+            self.log.flush()
+            self._written += min(room, len(output))
+            self.on_output()
 
     def _kill_group(self, pgid: int) -> None:
         """SIGTERM to the group, SIGKILL to what is left after the grace period."""

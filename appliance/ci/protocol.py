@@ -1,18 +1,28 @@
 """The JSON the runners and the observer send, checked on the way in: a malformed request is a
-400 that names the field, never a half-recorded build."""
+400 that names the field, never a half-recorded build. Every number is checked against its range
+(``appliance.ci.limits``): a value SQLite cannot hold would be a 500, and one no page can show
+would break every page that lists it."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from appliance.ci.limits import COMMAND_SECONDS, COMMIT_TIMES, EXIT_CODES, IDS, TEST_COUNTS, within
 from appliance.ci.schema import RESULTS
-from appliance.ci.store import CommitSpec, RepoSpec, Result
+from appliance.ci.store import CommitSpec, Result
 from appliance.schema import safe_name
 
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 MAX_TEXT = 10_000
-KINDS = {str: "a string", int: "an integer", (int, float): "a number", list: "a list", dict: "an object"}
+KINDS = {
+    str: "a string",
+    int: "an integer",
+    (int, float): "a number",
+    list: "a list",
+    dict: "an object",
+    (str, dict): "a repository name",
+}
 
 
 class ProtocolError(ValueError):
@@ -34,11 +44,24 @@ def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str, default:
     return value
 
 
-def _count(obj: dict, key: str, where: str) -> int | None:
-    value = _get(obj, key, int, where, None)
-    if value is not None and value < 0:
-        raise ProtocolError(f"{where}{key} must be 0 or more")
+def _number(
+    obj: Any,
+    key: str,
+    kind: type | tuple[type, ...],
+    where: str,
+    bounds: tuple[float, float],
+    default: Any = ...,
+) -> Any:
+    """A number field within ``bounds`` (never NaN or an infinity, which Python's ``json`` reads)."""
+    value = _get(obj, key, kind, where, default)
+    if value is not None and not within(value, bounds):
+        low, high = bounds
+        raise ProtocolError(f"{where}{key} must be between {low} and {high}, got {value!r:.40}")
     return value
+
+
+def _count(obj: dict, key: str, where: str) -> int | None:
+    return _number(obj, key, int, where, TEST_COUNTS, None)
 
 
 def text(body: Any, key: str, default: Any = ...) -> Any:
@@ -59,7 +82,7 @@ def held_builds(body: Any) -> set[tuple[int, int]]:
     held = set()
     for index, item in enumerate(items):
         where = f"builds[{index}]."
-        held.add((_get(item, "build", int, where), _get(item, "attempt", int, where)))
+        held.add((_number(item, "build", int, where, IDS), _number(item, "attempt", int, where, IDS)))
     return held
 
 
@@ -79,10 +102,10 @@ def result(body: Any) -> tuple[str, Result]:
     if status not in RESULTS:
         raise ProtocolError(f"status must be one of {', '.join(RESULTS)}, got {status!r}")
     counts = _get(body, "counts", dict, "", {})
-    seconds = _get(body, "command_seconds", (int, float), "", None)
+    seconds = _number(body, "command_seconds", (int, float), "", COMMAND_SECONDS, None)
     return runner, Result(
         status=status,
-        exit_code=_get(body, "exit_code", int, "", None),
+        exit_code=_number(body, "exit_code", int, "", EXIT_CODES, None),
         tests=_count(counts, "tests", "counts."),
         failures=_count(counts, "failures", "counts."),
         errors=_count(counts, "errors", "counts."),
@@ -92,16 +115,16 @@ def result(body: Any) -> tuple[str, Result]:
     )
 
 
-def commits(body: Any) -> tuple[RepoSpec, list[CommitSpec]]:
-    """``{"repo": {"name", "url", "branch", "command"}, "commits": [{"sha", "author", "message",
-    "committed_at"}]}``, commits oldest first."""
-    repo = _get(body, "repo", dict, "")
-    spec = RepoSpec(
-        name=name(_get(repo, "name", str, "repo."), "repo.name"),
-        url=_get(repo, "url", str, "repo."),
-        branch=_get(repo, "branch", str, "repo."),
-        command=_get(repo, "command", str, "repo.", ""),
-    )
+def commits(body: Any) -> tuple[str, list[CommitSpec]]:
+    """``{"repo": "<name in [[ci.repos]]>", "commits": [{"sha", "author", "message",
+    "committed_at"}]}``, commits oldest first: the repository's name and its commits. The older
+    ``{"repo": {"name": ..., "url": ..., ...}}`` is read too, but only its name: what a repository
+    is and runs comes from the server's configuration alone, never from a request."""
+    repo = _get(body, "repo", (str, dict), "")
+    if isinstance(repo, dict):
+        repo_name = name(_get(repo, "name", str, "repo."), "repo.name")
+    else:
+        repo_name = name(repo, "repo")
     items = _get(body, "commits", list, "")
     if len(items) > 1000:
         raise ProtocolError("at most 1000 commits per request")
@@ -111,7 +134,7 @@ def commits(body: Any) -> tuple[RepoSpec, list[CommitSpec]]:
         sha = _get(item, "sha", str, where)
         if not SHA.match(sha):
             raise ProtocolError(f"{where}sha must be a full hexadecimal commit id, got {sha!r}")
-        when = _get(item, "committed_at", (int, float), where, None)
+        when = _number(item, "committed_at", (int, float), where, COMMIT_TIMES, None)
         parsed.append(
             CommitSpec(
                 sha=sha,
@@ -120,4 +143,4 @@ def commits(body: Any) -> tuple[RepoSpec, list[CommitSpec]]:
                 committed_at=float(when) if when is not None else None,
             )
         )
-    return spec, parsed
+    return repo_name, parsed

@@ -15,11 +15,13 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from appliance.ci.client import Answer, Backoff, Client, ServerUnavailable
 from appliance.ci.counts import junit_counts, junit_files, unittest_counts
+from appliance.ci.environment import build_environment
 from appliance.ci.process import Command, Limits, Outcome
 from appliance.ci.workspace import CheckoutError, Workspace
 
@@ -147,6 +149,10 @@ class Job(threading.Thread):
         work = self.work
         note = functools.partial(self._note, log_file, shipper)
         note(f"build {work['build']} attempt {work['attempt']}: {work['repo']['name']} {work['commit']}")
+        if work["env_problems"]:
+            for problem in work["env_problems"]:
+                note(problem)
+            return {"status": "error", "reason": "; ".join(work["env_problems"])[:2000]}
         started = time.monotonic()
         repo = work["repo"]
         try:
@@ -166,7 +172,15 @@ class Job(threading.Thread):
         with self._lock:
             if self._abort_reason is not None:
                 return {"status": "cancelled", "reason": self._abort_reason}
-            self.command = Command(argv, source, self._environment(), log_file, limits, shipper.notify)
+            self.command = Command(
+                argv,
+                source,
+                build_environment(work, self.directory),
+                log_file,
+                limits,
+                shipper.notify,
+                secrets=[*self.runner.secrets, *(work["env"][name] for name in work["secret_env"])],
+            )
         reports_before = junit_files(source)
         outcome = self.command.run(on_start=lambda pgid: (self.directory / "pgid").write_text(str(pgid)))
         if outcome.log_cut:
@@ -177,18 +191,6 @@ class Job(threading.Thread):
             "exit_code": outcome.exit_code,
             "command_seconds": round(outcome.seconds, 3),
             "counts": junit_counts(source, reports_before) or unittest_counts(_tail(log_file.name)),
-        }
-
-    def _environment(self) -> dict[str, str]:
-        work = self.work
-        return {
-            **os.environ,
-            "CI": "true",
-            "APPLIANCE_CI_BUILD": str(work["build"]),
-            "APPLIANCE_CI_ATTEMPT": str(work["attempt"]),
-            "APPLIANCE_CI_REPO": work["repo"]["name"],
-            "APPLIANCE_CI_COMMIT": work["commit"],
-            "PYTHONUNBUFFERED": "1",  # output reaches the live log as it is printed
         }
 
 
@@ -217,9 +219,14 @@ class Runner:
         capacity: int = 1,
         labels: tuple[str, ...] = (),
         stop_event: threading.Event | None = None,
+        secrets: Iterable[str] = (),
     ):
+        """``secrets``: values to mask in every build's log besides the runner's own token. A build
+        runs as the runner's user, so it can read what the runner can: the files that secret
+        references name, and the runner's environment in /proc."""
         self.client = client
         self.name = name
+        self.secrets = [secret for secret in (client.token, *secrets) if secret]
         self.capacity = capacity
         self.labels = list(labels)
         self.workspace = Workspace(work_dir)

@@ -2,16 +2,20 @@
 
 Times are seconds since the epoch (leases must survive a restart, so no monotonic clock here);
 JSON shows them as ISO 8601 with their zone.
+
+Rendering is total: whatever a row holds (a value written before the protocol checked ranges, or
+by hand), a time no ``datetime`` can hold and a number JSON cannot carry (NaN, an infinity) are
+shown as null, so that one bad row can never break every page that lists it.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Column,
-    Connection,
     Float,
     ForeignKey,
     Index,
@@ -30,6 +34,8 @@ RESULTS = ("passed", "failed", "error", "cancelled", "timed_out")
 # A cancelled build says nothing about the code, so it never decides a repository's colour.
 VERDICTS = ("passed", "failed", "error", "timed_out")
 
+# What queries use. The migrations (appliance/migrations/) create the tables from their own frozen
+# SQL; a change here needs a new migration, which tests/test_migrations.py asks for.
 metadata = MetaData()
 
 repos = Table(
@@ -120,23 +126,33 @@ runners = Table(
 )
 
 
-def create_tables(conn: Connection) -> None:
-    """The CI tables as released in their migration; a later change is a new migration."""
-    metadata.create_all(conn)
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None  # None, NaN, an infinity, or beyond the years 1 to 9999
 
 
 def iso(moment: float | None) -> str | None:
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds") if moment is not None else None
+    when = _moment(moment)
+    return when.isoformat(timespec="seconds") if when is not None else None
 
 
-def _counts(row: Any) -> dict[str, int] | None:
+def _number(value: Any) -> int | float | None:
+    """A stored number as JSON can carry it."""
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return None
+
+
+def _counts(row: Any) -> dict[str, int | float | None] | None:
     if row.tests is None:
         return None
-    return {"tests": row.tests, "failures": row.failures, "errors": row.errors, "skipped": row.skipped}
+    return {key: _number(getattr(row, key)) for key in ("tests", "failures", "errors", "skipped")}
 
 
 def _duration(row: Any) -> float | None:
-    if row.started_at is None or row.finished_at is None:
+    if _moment(row.started_at) is None or _moment(row.finished_at) is None:
         return None
     return round(row.finished_at - row.started_at, 3)
 
@@ -158,7 +174,7 @@ def build_json(row: Any) -> dict[str, Any]:
         "reason": row.reason,
         "attempt": row.attempts,
         "runner": row.runner,
-        "exit_code": row.exit_code,
+        "exit_code": _number(row.exit_code),
         "counts": _counts(row),
         "created_at": iso(row.created_at),
         "started_at": iso(row.started_at),
@@ -173,9 +189,9 @@ def attempt_json(row: Any) -> dict[str, Any]:
         "runner": row.runner,
         "status": row.status,
         "reason": row.reason,
-        "exit_code": row.exit_code,
+        "exit_code": _number(row.exit_code),
         "counts": _counts(row),
-        "command_seconds": row.command_seconds,
+        "command_seconds": _number(row.command_seconds),
         "log_bytes": row.log_bytes,
         "lease_expires": iso(row.lease_expires),
         "started_at": iso(row.started_at),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.ci.environment import env_problem
 from appliance.schema import Secret, non_negative, positive, safe_name, setting
 
 
@@ -22,6 +23,14 @@ class CIRepoConfig:
     )
     secret: Secret | None = setting(
         None, "Webhook secret: when set, `POST /api/ci/hooks/<name>` must carry a valid X-Hub-Signature-256."
+    )
+    # A table of strings, not of str | Secret: the file is shown back as written (`config show`),
+    # and the server reveals the references only when it hands out a build.
+    env: dict[str, str] = setting(
+        {},
+        "Environment variables of its builds, NAME = value; a value `env:NAME` or `file:/path` is a "
+        "secret reference, read by the server for each build and masked in the log.",
+        env_problem,
     )
 
 

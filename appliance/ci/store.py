@@ -6,6 +6,12 @@ losing that race is an ordinary answer, not an error. A build's attempt is the u
 runner that stops renewing it loses the attempt, and the build goes back to the front of the
 queue as a new attempt until ``max_attempts`` is reached. Results and log appends are keyed by
 (build, attempt), so a late runner can never overwrite the attempt that replaced it.
+
+Only the server's configuration (``[[ci.repos]]``, given to ``sync_repos`` at start) defines a
+repository, its URL, branch and command; a request only names one. A repository dropped from the
+configuration keeps its rows (its history), but the store remembers the configured names and
+every listing (builds, repositories, ``/cc.xml``), every claim and every new build is limited to
+them: filtering the reads needs no change of the tables, which a ``removed_at`` column would.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 
+from appliance.ci.redact import redact
 from appliance.ci.schema import (
     ACTIVE,
     RESULTS,
@@ -91,32 +98,58 @@ class CIStore:
     def __init__(self, db: Database, policy: Policy):
         self.db = db
         self.policy = policy
+        self.configured: frozenset[str] = frozenset()  # set by sync_repos
 
     # --- repositories and builds ---------------------------------------------------------------
 
     def sync_repos(self, specs: Iterable[RepoSpec], now: float) -> None:
+        """Make the configured repositories the only ones: record each as configured, and cancel
+        the queued builds of any other, so that they never reach a runner."""
+        specs = list(specs)
+        names = frozenset(spec.name for spec in specs)
         with self.db.write() as conn:
             for spec in specs:
                 self._upsert_repo(conn, spec, now)
+            for repo_id, name in conn.execute(
+                select(repos.c.id, repos.c.name).where(repos.c.name.not_in(names))
+            ):
+                conn.execute(
+                    update(builds)
+                    .where(builds.c.repo_id == repo_id, builds.c.status == "queued")
+                    .values(
+                        status="cancelled",
+                        reason=f"repository {name} is no longer in [[ci.repos]]",
+                        queue_position=None,
+                        finished_at=now,
+                    )
+                )
+        self.configured = names
 
-    def _upsert_repo(self, conn: Connection, spec: RepoSpec, now: float) -> int:
+    def _upsert_repo(self, conn: Connection, spec: RepoSpec, now: float) -> None:
         values = {"url": spec.url, "branch": spec.branch, "command": spec.command, "updated_at": now}
         existing = conn.execute(select(repos.c.id).where(repos.c.name == spec.name)).scalar()
         if existing is not None:
             conn.execute(update(repos).where(repos.c.id == existing).values(**values))
-            return existing
-        return conn.execute(insert(repos).values(name=spec.name, **values)).inserted_primary_key[0]
+        else:
+            conn.execute(insert(repos).values(name=spec.name, **values))
 
-    def add_commits(self, spec: RepoSpec, commits: list[CommitSpec], now: float) -> list[tuple[int, bool]]:
-        """Queue a build per commit, oldest first; a commit already pushed gets no second build
-        (the observer re-sends its outbox when unsure whether it arrived). Returns (id, created)."""
+    def _is_configured(self) -> ColumnElement[bool]:
+        """The condition on ``repos`` (joined) that keeps what the configuration names."""
+        return repos.c.name.in_(self.configured)
+
+    def add_commits(self, repo_name: str, commits: list[CommitSpec], now: float) -> list[tuple[int, bool]]:
+        """Queue a build per commit of a configured repository, oldest first, with its configured
+        branch and command; a commit already pushed gets no second build (the observer re-sends
+        its outbox when unsure whether it arrived). Returns (id, created)."""
         queued = []
         with self.db.write() as conn:
-            repo_id = self._upsert_repo(conn, spec, now)
+            repo = conn.execute(select(repos).where(repos.c.name == repo_name, self._is_configured())).first()
+            if repo is None:
+                raise NotFound(f"no repository {repo_name!r} in [[ci.repos]]")
             for commit in commits:
                 existing = conn.execute(
                     select(builds.c.id).where(
-                        builds.c.repo_id == repo_id,
+                        builds.c.repo_id == repo.id,
                         builds.c.commit_sha == commit.sha,
                         builds.c.trigger == "push",
                     )
@@ -125,14 +158,14 @@ class CIStore:
                     queued.append((existing, False))
                     continue
                 values = {
-                    "repo_id": repo_id,
+                    "repo_id": repo.id,
                     "commit_sha": commit.sha,
-                    "branch": spec.branch,
+                    "branch": repo.branch,
                     "author": commit.author,
                     "message": commit.message,
                     "committed_at": commit.committed_at,
                     "trigger": "push",
-                    "command": spec.command,
+                    "command": repo.command,
                 }
                 queued.append((self._queue(conn, values, now), True))
         return queued
@@ -152,9 +185,11 @@ class CIStore:
         ).inserted_primary_key[0]
 
     def rebuild(self, commit_prefix: str, repo_name: str | None, now: float) -> int:
-        """A new build of a commit already built (by a unique prefix), with the repository's
-        current command; queued at the back."""
-        query = builds_query().where(builds.c.commit_sha.startswith(commit_prefix, autoescape=True))
+        """A new build of a commit already built (by a unique prefix) of a configured repository,
+        with the repository's current command; queued at the back."""
+        query = builds_query().where(
+            builds.c.commit_sha.startswith(commit_prefix, autoescape=True), self._is_configured()
+        )
         if repo_name is not None:
             query = query.where(repos.c.name == repo_name)
         with self.db.write() as conn:
@@ -204,7 +239,8 @@ class CIStore:
         with self.db.write() as conn:
             candidates = conn.execute(
                 select(builds.c.id)
-                .where(builds.c.status == "queued")
+                .join(repos, repos.c.id == builds.c.repo_id)
+                .where(builds.c.status == "queued", self._is_configured())
                 .order_by(builds.c.queue_position, builds.c.id)
                 .limit(8)
             ).scalars()
@@ -280,6 +316,14 @@ class CIStore:
                 .where(builds.c.id == build.id, builds.c.status == "running")
                 .values(status="error", finished_at=now, reason=f"all {limit} attempts lost; the last: {why}")
             )
+
+    def give_back(self, build_id: int, number: int, why: str, now: float) -> None:
+        """End an attempt that never reached its runner (its request closed as the build was
+        claimed): the build goes back to the front of the queue, as for a lost lease."""
+        with self.db.write() as conn:
+            attempt = self._attempt(conn, build_id, number)
+            if attempt.status == "running":
+                self._lose(conn, attempt, why, now)
 
     def grant_grace(self, now: float) -> None:
         """At server start: runners could not renew leases while the server was away, so every
@@ -460,7 +504,7 @@ class CIStore:
         return {**build_json(row), "attempts": [attempt_json(a) for a in tries]}
 
     def builds(self, repo: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        query = builds_query().order_by(builds.c.id.desc()).limit(limit)
+        query = builds_query().where(self._is_configured()).order_by(builds.c.id.desc()).limit(limit)
         if repo is not None:
             query = query.where(repos.c.name == repo)
         with self.db.read() as conn:
@@ -490,12 +534,13 @@ class CIStore:
         }
 
     def repositories(self, recent: int = 10) -> list[dict[str, Any]]:
+        """The configured repositories, their URL without its password, their latest builds."""
         with self.db.read() as conn:
-            rows = conn.execute(select(repos).order_by(repos.c.name)).all()
+            rows = conn.execute(select(repos).where(self._is_configured()).order_by(repos.c.name)).all()
             return [
                 {
                     "name": repo.name,
-                    "url": repo.url,
+                    "url": redact(repo.url),
                     "branch": repo.branch,
                     "command": repo.command,
                     "builds": [
@@ -515,7 +560,7 @@ class CIStore:
         """Per repository: is a build running, and its last build with a verdict (for /cc.xml)."""
         projects = []
         with self.db.read() as conn:
-            for repo in conn.execute(select(repos).order_by(repos.c.name)).all():
+            for repo in conn.execute(select(repos).where(self._is_configured()).order_by(repos.c.name)).all():
                 running = conn.execute(
                     select(builds.c.id).where(builds.c.repo_id == repo.id, builds.c.status == "running")
                 ).first()
@@ -542,13 +587,16 @@ class CIStore:
         """Up to ``limit`` bytes of an attempt's log from ``offset``, and the log's size so far."""
         with self.db.read() as conn:
             size = self._attempt(conn, build_id, number).log_bytes
+            if offset >= size:
+                return b"", size
             rows = conn.execute(
                 select(log_chunks.c.start_offset, log_chunks.c.data)
                 .where(
                     log_chunks.c.build_id == build_id,
                     log_chunks.c.attempt == number,
                     log_chunks.c.start_offset + log_chunks.c.size > offset,
-                    log_chunks.c.start_offset < offset + limit,
+                    # Never past the end, so that no offset + limit can exceed SQLite's integers.
+                    log_chunks.c.start_offset < min(offset + limit, size),
                 )
                 .order_by(log_chunks.c.start_offset)
             )

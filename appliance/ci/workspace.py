@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from appliance.ci.process import kill_leftover_group
+from appliance.ci.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_ASKPASS"
 
 
 class CheckoutError(Exception):
-    """The commit could not be checked out; the message says what git said."""
+    """The commit could not be checked out; the message says what git said, with no password of a
+    URL in it, since it becomes the build's reason, shown to everyone."""
 
 
 def git(*args: str, cwd: Path | None = None) -> str:
@@ -46,7 +48,7 @@ def git(*args: str, cwd: Path | None = None) -> str:
     except subprocess.TimeoutExpired:
         raise CheckoutError(f"git {args[0]} took longer than {GIT_TIMEOUT:.0f} s") from None
     if result.returncode != 0:
-        raise CheckoutError(f"git {' '.join(args[:2])} failed: {result.stderr.strip()[-2000:]}")
+        raise CheckoutError(f"git {' '.join(args[:2])} failed: {redact(result.stderr.strip()[-2000:])}")
     return result.stdout
 
 
@@ -92,7 +94,7 @@ class Workspace:
                 git("remote", "set-url", "origin", url, cwd=mirror)
                 git("fetch", "--prune", "--quiet", "origin", cwd=mirror)
             if not self._has_commit(mirror, commit):
-                raise CheckoutError(f"commit {commit} is not in {url}")
+                raise CheckoutError(f"commit {commit} is not in {redact(url)}")
             if (target / ".git").is_file():
                 try:
                     git("checkout", "--force", "--detach", "--quiet", commit, cwd=target)

@@ -18,6 +18,7 @@ import click
 from appliance.commandline import setup_logging, with_config
 from appliance.config import Config, ConfigError, Secret
 from appliance.monitor.settings import OctopusSourceConfig
+from appliance.validation import validate
 
 API_KEY_VARIABLE = "OCTOPUS_API_KEY"
 
@@ -55,6 +56,10 @@ def monitor_command(
         config = config.replace(
             monitor=dataclasses.replace(config.monitor, octopus=[*config.monitor.octopus, seed_source])
         )
+        # The same checks as loading, now that the flags add a source: its name may be taken.
+        problems = validate(config)
+        if problems:
+            raise click.UsageError("\n".join(f"{config.source} with --octopus-url: {p}" for p in problems))
     elif octopus_project or octopus_environment or octopus_api_key_file or frequency or octopus_space:
         raise click.UsageError("the --octopus-* options and --frequency need --octopus-url")
     setup_logging()

@@ -5,9 +5,12 @@ One thread does everything, in next-due order, and sleeps until the next thing i
 source that follows events wakes it (``wake``), or it is told to stop: an idle monitor wakes only
 for its sources' intervals, their events, the lamp's re-sends and the report it sends the server
 at least every ``heartbeat`` seconds. A source that hangs holds the others back by at most its
-``timeout``. A source that cannot be read keeps its last state for ``stale_after`` seconds (one
-lost answer is no news), then shows as unreachable with its error. The lamp never waits for the
-server: an undelivered report is retried with back-off while the lamp goes on.
+``timeout``. A source that cannot be read for a reason that may pass (SourceUnavailable: no
+connection, no answer in time, a server error) keeps its last state for ``stale_after`` seconds (one
+lost answer is no news), then shows as unreachable; one that is refused (any other error: its
+credentials, its URL, an answer of the wrong shape) shows as unreachable at once, since waiting
+cannot heal it. Either way its error shows at once. The lamp never waits for the server: an
+undelivered report is retried with back-off while the lamp goes on.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from appliance.config import Config, ConfigError
+from appliance.config import Config
 from appliance.monitor.publisher import Publisher
 from appliance.monitor.settings import MonitorConfig
-from appliance.monitor.sources import Reading, Source, SourceError
+from appliance.monitor.sources import Reading, Source, SourceError, SourceUnavailable
 from appliance.monitor.sources.http import Http
 from appliance.monitor.states import DEFAULT_COLOURS, State, worst
 
@@ -35,7 +38,7 @@ HEARTBEAT_SECONDS = 60.0
 FIRST_RETRY_SECONDS = 1.0
 
 
-class SourceLost(SourceError):
+class SourceLost(SourceUnavailable):
     """A source that knows since when it has been unreadable (``since``, on the monitor's clock):
     an event stream is read continuously, so it was good until it was lost, however long ago the
     monitor last asked it."""
@@ -55,9 +58,8 @@ class Lamp(Protocol):
 
 
 def make_sources(config: MonitorConfig, http: Http, *, followed: Sequence[Source] = ()) -> list[Source]:
-    """One source per ``[[monitor.<kind>]]`` table, then the ``followed`` ones (fed by events). A
-    table without a key its kind needs, or two sources with the same name (the page tells them
-    apart by name), is a ConfigError."""
+    """One source per ``[[monitor.<kind>]]`` table, then the ``followed`` ones (fed by events).
+    Loading the configuration has checked them (``appliance.validation``)."""
     from appliance.monitor.sources.cctray import CCTraySource
     from appliance.monitor.sources.github import GitHubSource
     from appliance.monitor.sources.gitlab import GitLabSource
@@ -66,16 +68,8 @@ def make_sources(config: MonitorConfig, http: Http, *, followed: Sequence[Source
 
     sources: list[Source] = []
     for kind in (OctopusSource, CCTraySource, GitHubSource, GitLabSource, JenkinsSource):
-        for index, settings in enumerate(getattr(config, kind.kind)):
-            missing = [key for key in kind.required if not getattr(settings, key)]
-            if missing:
-                raise ConfigError(f"monitor.{kind.kind}[{index}]: {', '.join(missing)} must be set")
-            sources.append(kind(settings, http))
+        sources.extend(kind(settings, http) for settings in getattr(config, kind.kind))
     sources.extend(followed)
-    names = [source.name for source in sources]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise ConfigError(f"monitor: two sources are named {', '.join(map(repr, twice))}; give each a name")
     return sources
 
 
@@ -204,11 +198,11 @@ class Monitor:
         except SourceError as exc:
             if isinstance(exc, SourceLost):
                 watched.last_read = max(watched.last_read, exc.since)
-            self._failed(watched, str(exc))
+            self._failed(watched, str(exc), may_pass=isinstance(exc, SourceUnavailable))
             return
-        except Exception as exc:  # a bug in one source must not stop the lamp
+        except Exception as exc:  # a bug in one source must not stop the lamp, nor look green
             log.exception("source %s: unexpected error", source.name)
-            self._failed(watched, f"internal error: {type(exc).__name__}")
+            self._failed(watched, f"internal error: {type(exc).__name__}", may_pass=False)
             return
         watched.checked_at = wall_time()
         if watched.error is not None:
@@ -216,12 +210,14 @@ class Monitor:
         watched.reading, watched.error, watched.last_read = reading, None, self.clock()
         self._set_state(watched, reading.state)
 
-    def _failed(self, watched: Watched, error: str) -> None:
+    def _failed(self, watched: Watched, error: str, *, may_pass: bool) -> None:
+        """Show ``error`` now; the state only once waiting is over, or at once for an error that
+        waiting cannot heal (``may_pass`` false)."""
         watched.checked_at = wall_time()
         if error != watched.error:
             log.warning("source %s: %s", watched.source.name, error)
         watched.error = error
-        if self.clock() - watched.last_read >= self.stale_after:
+        if not may_pass or self.clock() - watched.last_read >= self.stale_after:
             self._set_state(watched, State.UNREACHABLE)
 
     def _set_state(self, watched: Watched, state: State) -> None:
@@ -254,7 +250,7 @@ class Monitor:
 
 def run(config: Config, stop: threading.Event) -> None:
     """The ``appliance monitor`` program: the sources and the lamp of ``config`` until ``stop``."""
-    from appliance.auth import api_token
+    from appliance.auth import role_token
     from appliance.lamp.backends import backends_from_config
     from appliance.lamp.driver import LampDriver
     from appliance.monitor.sources.own_ci import own_ci_feed
@@ -269,7 +265,7 @@ def run(config: Config, stop: threading.Event) -> None:
         backends = backends_from_config(config.lamp)
         for backend in backends:
             cleanup.callback(backend.close)
-        publisher = Publisher(config.server_url, api_token(config))
+        publisher = Publisher(config.server_url, role_token(config, "monitor"))
         cleanup.callback(publisher.close)
         log.info("lamp: %s; reporting to %s", "; ".join(b.describe() for b in backends), config.server_url)
         lamp = LampDriver(backends, config.lamp.resend_seconds)

@@ -3,19 +3,18 @@ people, the push webhook, and ``/cc.xml`` for CCTray readers. The dispatcher doe
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, url_for
 
-from appliance.ci import protocol
-from appliance.ci.dispatcher import Dispatcher, Settings, repo_specs
+from appliance.ci import protocol, webhooks
+from appliance.ci.dispatcher import Dispatcher, Settings, TooManyWaiting, repo_specs
 from appliance.ci.store import Conflict, LogOffsetMismatch, LogTooLarge, NotFound
 from appliance.web import services
-from appliance.web.auth import require_token
+from appliance.web.auth import require_role
 from appliance.web.errors import error_response
 from appliance.web.inputs import json_body
+from appliance.web.server import disconnection
 
 bp = Blueprint("ci", __name__)
 
@@ -27,7 +26,9 @@ CCTRAY_STATUS = {"passed": "Success", "failed": "Failure", "timed_out": "Failure
 @bp.record_once
 def _start_dispatcher(state) -> None:
     svc = state.app.extensions["appliance"]
-    dispatcher = Dispatcher(svc.db, svc.bus, Settings.from_config(svc.config.ci))
+    # At most half the request threads wait for work, so runners never starve the API.
+    waiting = max(1, svc.config.server.threads // 2)
+    dispatcher = Dispatcher(svc.db, svc.bus, Settings.from_config(svc.config.ci), max_waiting=waiting)
     dispatcher.start(repo_specs(svc.config.ci))
     state.app.extensions["ci"] = dispatcher
 
@@ -39,6 +40,12 @@ def dispatcher() -> Dispatcher:
 @bp.errorhandler(protocol.ProtocolError)
 def _bad_request(exc: Exception):
     return error_response(400, str(exc))
+
+
+@bp.errorhandler(TooManyWaiting)
+def _too_many_waiting(exc: Exception):
+    body, status = error_response(503, str(exc))
+    return body, status, {"Retry-After": "5"}
 
 
 @bp.errorhandler(NotFound)
@@ -60,7 +67,12 @@ def _body() -> object:
     return json_body()
 
 
-def _int_arg(key: str, default: int | None, low: int = 0, high: int = 2**62) -> int | None:
+# Query integers stay below 2**53 (what JSON and JavaScript count exactly): the sum of two of
+# them, an offset and a limit, is still far inside SQLite's 64-bit INTEGER.
+LARGEST_QUERY_INT = 2**53
+
+
+def _int_arg(key: str, default: int | None, low: int = 0, high: int = LARGEST_QUERY_INT) -> int | None:
     value = request.args.get(key)
     if value is None:
         return default
@@ -77,26 +89,26 @@ def _int_arg(key: str, default: int | None, low: int = 0, high: int = 2**62) -> 
 
 
 @bp.post("/api/ci/runners/<name>/register")
-@require_token
+@require_role("runner")
 def register(name: str):
     labels, capacity, held = protocol.registration(_body())
     return jsonify(dispatcher().register(protocol.name(name, "runner"), labels, capacity, held))
 
 
 @bp.post("/api/ci/runners/<name>/next")
-@require_token
+@require_role("runner")
 def next_build(name: str):
     wait = request.args.get("wait", "0")
     try:
         seconds = max(0.0, float(wait))
     except ValueError:
         abort(400, description=f"wait must be a number of seconds, got {wait!r}")
-    work = dispatcher().next(protocol.name(name, "runner"), seconds)
+    work = dispatcher().next(protocol.name(name, "runner"), seconds, disconnection())
     return (jsonify(work), 200) if work else ("", 204)
 
 
 @bp.post("/api/ci/runners/<name>/heartbeat")
-@require_token
+@require_role("runner")
 def heartbeat(name: str):
     actions = dispatcher().heartbeat(protocol.name(name, "runner"), protocol.held_builds(_body()))
     return jsonify(
@@ -105,7 +117,7 @@ def heartbeat(name: str):
 
 
 @bp.post("/api/ci/builds/<id:build_id>/attempts/<id:attempt>/log")
-@require_token
+@require_role("runner")
 def append_log(build_id: int, attempt: int):
     offset = _int_arg("offset", None)
     if offset is None:
@@ -121,7 +133,7 @@ def append_log(build_id: int, attempt: int):
 
 
 @bp.post("/api/ci/builds/<id:build_id>/attempts/<id:attempt>/result")
-@require_token
+@require_role("runner")
 def result(build_id: int, attempt: int):
     runner, outcome = protocol.result(_body())
     return jsonify(dispatcher().finish(build_id, attempt, runner, outcome))
@@ -131,8 +143,10 @@ def result(build_id: int, attempt: int):
 
 
 @bp.post("/api/ci/commits")
-@require_token
+@require_role("observer")
 def commits():
+    """The observer's new commits of a repository of ``[[ci.repos]]``, which it names: 404 for
+    any other. What the builds run comes from the configuration, never from the request."""
     repo, items = protocol.commits(_body())
     queued = dispatcher().add_commits(repo, items)
     return jsonify(builds=[{"id": build_id, "created": created} for build_id, created in queued])
@@ -142,29 +156,26 @@ def commits():
 def hook(repo: str):
     """A push webhook (GitHub, Gitea) makes the observer look now. The payload is not trusted
     for anything: the observer reads the commits from git itself."""
-    configured = {r.name: r for r in services().config.ci.repos}
-    if repo not in configured:
-        abort(404, description=f"no repository {repo!r} in [[ci.repos]]")
-    secret = configured[repo].secret
-    if secret is not None:
-        signature = request.headers.get("X-Hub-Signature-256", "")
-        expected = (
-            "sha256=" + hmac.new(secret.reveal().encode(), request.get_data(), hashlib.sha256).hexdigest()
-        )
-        if not hmac.compare_digest(signature.encode(), expected.encode()):
-            abort(401, description="X-Hub-Signature-256 is missing or does not match the repository's secret")
+    try:
+        services().webhooks.take(repo, request.get_data(), request.headers.get("X-Hub-Signature-256"))
+    except webhooks.UnknownRepository as exc:
+        abort(404, description=str(exc))
+    except webhooks.BadSignature as exc:
+        abort(401, description=str(exc))
+    except webhooks.AlreadyReceived as exc:
+        abort(409, description=str(exc))
     services().bus.publish("ci.hook", {"repo": repo})
     return jsonify(ok=True, repo=repo), 202
 
 
 @bp.post("/api/ci/builds/<id:build_id>/cancel")
-@require_token
+@require_role("admin")
 def cancel(build_id: int):
     return jsonify(dispatcher().cancel(build_id))
 
 
 @bp.post("/api/ci/rebuild")
-@require_token
+@require_role("admin")
 def rebuild():
     body = _body()
     commit = protocol.text(body, "commit")
@@ -236,7 +247,7 @@ def cctray():
             activity="Building" if project["building"] else "Sleeping",
             lastBuildStatus=CCTRAY_STATUS[last["status"]] if last else "Unknown",
             lastBuildLabel=last["short_commit"] if last else "",
-            lastBuildTime=last["finished_at"] if last else "",
+            lastBuildTime=(last["finished_at"] or "") if last else "",
             webUrl=url_for("ci.build_page", build_id=last["id"], _external=True)
             if last
             else url_for("ci.index", _external=True),

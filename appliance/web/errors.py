@@ -22,9 +22,14 @@ def wants_json() -> bool:
     return accept["text/html"] < accept["application/json"] or "text/html" not in accept.values()
 
 
+def error_body(status: int, message: str) -> dict:
+    """The one shape of every error a program receives, from Flask or from the event loop."""
+    return {"ok": False, "error": message, "status": status}
+
+
 def error_response(status: int, message: str) -> tuple[Response | str, int]:
     if wants_json():
-        return jsonify(ok=False, error=message, status=status), status
+        return jsonify(error_body(status, message)), status
     return render_template("error.html", status=status, message=message), status
 
 

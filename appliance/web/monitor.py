@@ -6,7 +6,7 @@ from flask import Blueprint, abort, jsonify
 
 from appliance.monitor.report import ReportError, parse_report
 from appliance.web import services
-from appliance.web.auth import require_token
+from appliance.web.auth import require_role
 from appliance.web.inputs import json_body
 
 bp = Blueprint("monitor", __name__)
@@ -16,7 +16,7 @@ MAX_REPORT_BYTES = 256 * 1024
 
 
 @bp.put("/api/monitor")
-@require_token
+@require_role("monitor")
 def report():
     try:
         parsed = parse_report(json_body(MAX_REPORT_BYTES))

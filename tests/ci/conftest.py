@@ -40,7 +40,9 @@ def ci_app(make_ci_app, monkeypatch):
     monkeypatch.setenv("HOOK_SECRET", "s3cret")
     return make_ci_app(
         repos=[
-            CIRepoConfig(name="app", url="/srv/app.git", secret=Secret("env:HOOK_SECRET")),
+            CIRepoConfig(
+                name="app", url="/srv/app.git", command="make test", secret=Secret("env:HOOK_SECRET")
+            ),
             CIRepoConfig(name="open", url="/srv/open.git"),
         ]
     )
@@ -53,12 +55,17 @@ def ci_client(ci_app):
 
 @pytest.fixture
 def auth(ci_app):
-    return {"Authorization": "Bearer " + ci_app.extensions["appliance"].token}
+    return admin_auth(ci_app)
 
 
-def commits_body(*shas, repo="app", command="make test"):
+def admin_auth(application) -> dict[str, str]:
+    return {"Authorization": "Bearer " + application.extensions["appliance"].credentials.tokens["admin"]}
+
+
+def commits_body(*shas, repo="app"):
+    """What the observer sends: a configured repository's name, never what it runs."""
     return {
-        "repo": {"name": repo, "url": f"/srv/{repo}.git", "branch": "main", "command": command},
+        "repo": repo,
         "commits": [{"sha": sha * 40, "author": "Ada", "message": f"commit {sha}"} for sha in shas],
     }
 
@@ -69,6 +76,8 @@ FINISHED = ("passed", "failed", "error", "cancelled", "timed_out")
 
 
 def toml_value(value):
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {toml_value(item)}" for key, item in value.items()) + " }"
     return json.dumps(value) if isinstance(value, str) else repr(value)
 
 
@@ -140,12 +149,7 @@ class CI:
 
     def queue(self, repo: dict, shas: list[str]) -> None:
         body = {
-            "repo": {
-                "name": repo["name"],
-                "url": repo["url"],
-                "branch": "main",
-                "command": repo.get("command", ""),
-            },
+            "repo": repo["name"],
             "commits": [{"sha": sha, "author": "Ada", "message": f"commit {sha[:8]}"} for sha in shas],
         }
         assert self.api("/api/ci/commits", "POST", body)[0] == 200

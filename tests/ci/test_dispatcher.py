@@ -42,7 +42,7 @@ def test_a_waiting_runner_is_woken_by_the_enqueue_not_by_its_timeout(make_dispat
     waiter = threading.Thread(target=lambda: got.append(dispatcher.next("r1", wait=60)))
     waiter.start()
     wait_until(lambda: dispatcher._work._waiters, what="the runner waiting for work")
-    dispatcher.add_commits(REPO, [commit("a")])
+    dispatcher.add_commits(REPO.name, [commit("a")])
     waiter.join(timeout=20)
     assert not waiter.is_alive(), "the runner was not woken by the new build"
     assert got[0]["commit"] == "a" * 40
@@ -62,7 +62,7 @@ def test_the_timer_gives_an_expired_lease_back_to_the_queue_without_any_request(
     dispatcher = make_dispatcher(lease_seconds=0.3, max_attempts=2)
     with dispatcher.bus.subscribe(["ci.build"]) as events:
         dispatcher.register("dead", [], 1, set())
-        dispatcher.add_commits(REPO, [commit("a")])
+        dispatcher.add_commits(REPO.name, [commit("a")])
         work = dispatcher.next("dead", wait=1)
         statuses = []
         while len(statuses) < 3 and (event := events.get(timeout=10)) is not None:
@@ -76,7 +76,7 @@ def test_the_timer_gives_an_expired_lease_back_to_the_queue_without_any_request(
 def test_cancel_reaches_the_runner_in_the_heartbeat_answer(make_dispatcher):
     dispatcher = make_dispatcher()
     dispatcher.register("r1", [], 1, set())
-    dispatcher.add_commits(REPO, [commit("a")])
+    dispatcher.add_commits(REPO.name, [commit("a")])
     work = dispatcher.next("r1", wait=1)
     key = (work["build"], work["attempt"])
     assert dispatcher.heartbeat("r1", {key}) == {key: "continue"}
@@ -88,7 +88,7 @@ def test_events_follow_a_build_its_log_and_its_runner(make_dispatcher):
     dispatcher = make_dispatcher()
     with dispatcher.bus.subscribe(["ci"]) as events:
         dispatcher.register("r1", ["pi"], 2, set())
-        dispatcher.add_commits(REPO, [commit("a")])
+        dispatcher.add_commits(REPO.name, [commit("a")])
         work = dispatcher.next("r1", wait=1)
         dispatcher.append_log(work["build"], 1, 0, b"ok\n")
         dispatcher.finish(work["build"], 1, "r1", Result(status="passed", exit_code=0))
@@ -106,3 +106,22 @@ def test_events_follow_a_build_its_log_and_its_runner(make_dispatcher):
         ("ci.build", "passed"),
         ("ci.runner", "idle"),
     ]
+
+
+def test_nothing_is_published_for_commits_that_were_rolled_back(make_dispatcher, monkeypatch):
+    dispatcher = make_dispatcher()
+    queue = dispatcher.store._queue
+    calls = []
+
+    def fail_on_the_second(conn, values, now):
+        calls.append(values["commit_sha"])
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return queue(conn, values, now)
+
+    monkeypatch.setattr(dispatcher.store, "_queue", fail_on_the_second)
+    with dispatcher.bus.subscribe(["ci"]) as events:
+        with pytest.raises(OSError, match="disk full"):
+            dispatcher.add_commits(REPO.name, [commit("a"), commit("b")])
+        assert events.get(timeout=0) is None
+    assert dispatcher.store.builds() == []

@@ -239,7 +239,8 @@ PRINTS_ITS_PID = "echo pid $$; while true; do echo still here; sleep 0.2; done"
 
 def test_cancel_stops_a_running_build_and_its_process_group(start_ci, git_repo):
     repo = {"name": "demo", "url": str(git_repo.path), "command": PRINTS_ITS_PID}
-    ci = start_ci([repo], lease_seconds=1.5)
+    following = {"name": "next", "url": str(git_repo.path), "command": "echo next"}
+    ci = start_ci([repo, following], lease_seconds=1.5)
     ci.runner("r1")
     ci.queue(repo, [git_repo.commits[0]])
     running = wait_until(lambda: ci.running_with_output(b"still here"), what="the build to run")
@@ -250,7 +251,7 @@ def test_cancel_stops_a_running_build_and_its_process_group(start_ci, git_repo):
         lambda: not os.path.exists(f"/proc/{pid}") or zombie(pid), what="the build's shell to be stopped"
     )
     # The runner is free again: the next build runs (and is cancelled while queued: never started).
-    ci.queue({**repo, "command": "echo next"}, [push_commit(git_repo)])
+    ci.queue(following, [push_commit(git_repo)])
     builds = ci.wait_finished(2)
     assert [b["status"] for b in builds] == ["cancelled", "passed"]
     assert ci.build(running["id"])["attempts"][0]["status"] == "cancelled"

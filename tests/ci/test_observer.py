@@ -1,10 +1,14 @@
 """The observer's side of a real git repository: every new commit once, in order, kept on disk."""
 
 import json
+import logging
+import subprocess
 import threading
+from types import SimpleNamespace
 
-from appliance.ci.client import Client
-from appliance.ci.observer import Observer, RepoWatch
+from appliance.ci import protocol
+from appliance.ci.client import Answer, Client
+from appliance.ci.observer import Observer, RepoWatch, _describe
 from appliance.ci.settings import CIRepoConfig
 from tests.conftest import free_port
 
@@ -80,3 +84,75 @@ def test_stop_ends_the_loop_at_once(git_repo, tmp_path):
     observer.stop()
     loop.join(timeout=20)
     assert not loop.is_alive()
+
+
+def commit_raw(git_repo, headers: bytes, message: bytes) -> str:
+    """A commit git itself accepts but no porcelain writes: any bytes, any date."""
+    tree, parent = git_repo.git("rev-parse", "HEAD^{tree}"), git_repo.git("rev-parse", "HEAD")
+    raw = f"tree {tree}\nparent {parent}\n".encode() + headers + b"\n" + message
+    command = ["git", "-C", str(git_repo.path), "hash-object", "-t", "commit", "-w", "--literally", "--stdin"]
+    sha = subprocess.run(command, input=raw, capture_output=True, check=True).stdout.decode().strip()
+    git_repo.git("update-ref", "refs/heads/main", sha)
+    return sha
+
+
+class RecordingClient:
+    def __init__(self):
+        self.bodies = []
+
+    def call(self, method, path, body=None):
+        self.bodies.append(body)
+        return Answer(200, {"builds": []})
+
+
+def test_a_commit_the_server_could_not_record_is_sent_in_a_shape_it_accepts(git_repo, tmp_path):
+    """Bytes that are not UTF-8 and a date in the year 11476 would have the whole batch refused,
+    at every try, for ever."""
+    commit_raw(
+        git_repo,
+        b"author Bad \xff Name <bad@example.org> 1700000000 +0000\n"
+        b"committer Bad <bad@example.org> 300000000000 +0000\n",
+        b"broken \xfe\xff message\n",
+    )
+    client = RecordingClient()
+    observer = Observer(
+        [CIRepoConfig(name="demo", url=str(git_repo.path))], tmp_path / "observer", client, 20
+    )
+    observer.poll_due()
+    assert observer.deliver() is True
+    [body] = client.bodies
+    assert body["repo"] == "demo"
+    [commit] = body["commits"]
+    assert (commit["author"], commit["message"]) == (
+        "Bad \ufffd Name <bad@example.org>",
+        "broken \ufffd\ufffd message",
+    )
+    assert commit["committed_at"] is None
+    assert protocol.commits(json.loads(json.dumps(body)))[1][0].sha == commit["sha"]
+
+
+def test_text_that_is_not_unicode_is_replaced_not_sent():
+    commit = SimpleNamespace(
+        hexsha="a" * 40,
+        author=SimpleNamespace(name="Ada \ud800", email="ada@example.org"),
+        message=b"undecodable \xff",
+        committed_date=1_700_000_000,
+    )
+    described = _describe(commit)
+    assert described == {
+        "sha": "a" * 40,
+        "author": "Ada ? <ada@example.org>",
+        "message": "undecodable \ufffd",
+        "committed_at": 1_700_000_000,
+    }
+    json.dumps(described, ensure_ascii=False).encode("utf-8")
+
+
+def test_a_password_in_the_url_stays_out_of_the_log(tmp_path, caplog):
+    url = f"http://alice:PW@127.0.0.1:{free_port()}/x.git"
+    client = Client(f"http://127.0.0.1:{free_port()}", "token", timeout=2)
+    observer = Observer([CIRepoConfig(name="demo", url=url)], tmp_path / "observer", client, 20)
+    with caplog.at_level(logging.INFO, logger="appliance.ci.observer"):
+        observer.poll_due()
+    assert "demo: cannot read http://alice:***@127.0.0.1:" in caplog.text
+    assert "PW" not in caplog.text

@@ -12,10 +12,12 @@ from tests.conftest import wait_until
 LIMITS = Limits(timeout_seconds=30, silence_seconds=30, kill_grace_seconds=1, max_log_bytes=64 * 1024 * 1024)
 
 
-def run(tmp_path, script, limits=LIMITS, stop_after=None):
+def run(tmp_path, script, limits=LIMITS, stop_after=None, secrets=()):
     log_path = tmp_path / "log"
     with log_path.open("ab") as log:
-        command = Command([sys.executable, "-c", script], tmp_path, dict(os.environ), log, limits)
+        command = Command(
+            [sys.executable, "-c", script], tmp_path, dict(os.environ), log, limits, secrets=secrets
+        )
         if stop_after is not None:
             threading.Timer(stop_after, command.stop, args=("cancelled",)).start()
         outcome = command.run()
@@ -55,6 +57,17 @@ def test_colons_and_invalid_utf8_are_kept_byte_for_byte(tmp_path):
     outcome, log = run(tmp_path, script)
     assert log == b"register:127.0.0.1:8900\n\xff\xfe bad \xc3(\n"
     assert outcome.exit_code == 3 and outcome.stopped_for is None
+
+
+def test_known_secrets_are_masked_before_the_log_even_when_split_between_two_writes(tmp_path):
+    script = (
+        "import sys, time\n"
+        "out = sys.stdout.buffer\n"
+        "out.write(b'token=hunt'); out.flush(); time.sleep(0.2)\n"
+        "out.write(b'er2-token, short=abc, again hunter2-token')"
+    )
+    outcome, log = run(tmp_path, script, secrets=["hunter2-token", "abc"])
+    assert log == b"token=***, short=abc, again ***" and outcome.exit_code == 0
 
 
 def test_a_command_that_never_ends_is_stopped_at_the_timeout(tmp_path):

@@ -10,6 +10,7 @@ from appliance.ci.settings import CIConfig, CIRepoConfig
 from appliance.cli import main
 from appliance.config import Config, ConfigError
 from appliance.stack import programs
+from tests.ci.conftest import ci_config
 from tests.conftest import APPLIANCE, http_json
 
 
@@ -87,10 +88,10 @@ def ci_command(server, *args):
 
 @pytest.mark.slow
 def test_the_ci_commands_list_cancel_and_rebuild_over_http(start_server, git_repo):
-    server = start_server()
+    server = start_server(ci_config([{"name": "app", "url": str(git_repo.path)}]))
     token = (server.data_dir / "secrets" / "api-token").read_text().strip()
     body = {
-        "repo": {"name": "app", "url": str(git_repo.path), "branch": "main"},
+        "repo": "app",
         "commits": [{"sha": git_repo.commits[0], "author": "Ada", "message": "Add a passing test"}],
     }
     assert (

@@ -30,13 +30,15 @@ def commits(*shas):
 def store(tmp_path):
     database = Database.in_data_dir(tmp_path / "appliance.db")
     database.migrate()
-    yield CIStore(database, Policy(max_attempts=2, lease_seconds=10, max_log_bytes=1000))
+    store = CIStore(database, Policy(max_attempts=2, lease_seconds=10, max_log_bytes=1000))
+    store.sync_repos([REPO], T0)
+    yield store
     database.close()
 
 
 def test_builds_are_claimed_oldest_first_and_a_commit_is_queued_once(store):
-    store.add_commits(REPO, commits("a", "b"), T0)
-    again = store.add_commits(REPO, commits("b", "c"), T0)
+    store.add_commits(REPO.name, commits("a", "b"), T0)
+    again = store.add_commits(REPO.name, commits("b", "c"), T0)
     assert [created for _id, created in again] == [False, True]
     claimed = [store.claim("r1", T0 + 1) for _ in range(4)]
     assert [store.build(c[0])["commit"][0] for c in claimed[:3]] == ["a", "b", "c"]
@@ -45,7 +47,7 @@ def test_builds_are_claimed_oldest_first_and_a_commit_is_queued_once(store):
 
 
 def test_concurrent_claims_never_hand_one_build_to_two_runners(store):
-    store.add_commits(REPO, commits(*"abcdefgh"), T0)
+    store.add_commits(REPO.name, commits(*"abcdefgh"), T0)
     won: list[tuple[int, int]] = []
     start = threading.Barrier(8)
 
@@ -64,7 +66,7 @@ def test_concurrent_claims_never_hand_one_build_to_two_runners(store):
 
 
 def test_an_expired_lease_puts_the_build_first_in_the_queue_as_a_new_attempt(store):
-    store.add_commits(REPO, commits("a", "b", "c"), T0)
+    store.add_commits(REPO.name, commits("a", "b", "c"), T0)
     first, _ = store.claim("dead", T0)
     assert store.expire_leases(T0 + 5) == []
     assert store.expire_leases(T0 + 11) == [first]
@@ -77,7 +79,7 @@ def test_an_expired_lease_puts_the_build_first_in_the_queue_as_a_new_attempt(sto
 
 
 def test_the_last_attempt_lost_ends_the_build_as_error_with_the_reason(store):
-    store.add_commits(REPO, commits("a"), T0)
+    store.add_commits(REPO.name, commits("a"), T0)
     build_id, _ = store.claim("r1", T0)
     store.expire_leases(T0 + 11)
     assert store.claim("r2", T0 + 12) == (build_id, 2)
@@ -89,7 +91,7 @@ def test_the_last_attempt_lost_ends_the_build_as_error_with_the_reason(store):
 
 
 def test_a_heartbeat_renews_the_lease(store):
-    store.add_commits(REPO, commits("a"), T0)
+    store.add_commits(REPO.name, commits("a"), T0)
     build_id, number = store.claim("r1", T0)
     store.register_runner("r1", [], 1, {(build_id, number)}, T0)
     assert store.heartbeat("r1", {(build_id, number)}, T0 + 8) == {(build_id, number): "continue"}
@@ -98,7 +100,7 @@ def test_a_heartbeat_renews_the_lease(store):
 
 
 def test_a_result_counts_once_and_a_late_result_from_a_lost_lease_changes_nothing(store):
-    store.add_commits(REPO, commits("a"), T0)
+    store.add_commits(REPO.name, commits("a"), T0)
     build_id, _ = store.claim("slow", T0)
     store.expire_leases(T0 + 11)
     assert store.claim("fast", T0 + 12) == (build_id, 2)
@@ -115,7 +117,7 @@ def test_a_result_counts_once_and_a_late_result_from_a_lost_lease_changes_nothin
 
 
 def test_log_appends_must_start_at_the_servers_offset(store):
-    store.add_commits(REPO, commits("a"), T0)
+    store.add_commits(REPO.name, commits("a"), T0)
     build_id, number = store.claim("r1", T0)
     assert store.append_log(build_id, number, 0, b"hello ") == 6
     with pytest.raises(LogOffsetMismatch) as mismatch:
@@ -129,7 +131,7 @@ def test_log_appends_must_start_at_the_servers_offset(store):
 
 
 def test_cancel_ends_a_queued_build_and_tells_the_runner_of_a_running_one(store):
-    store.add_commits(REPO, commits("a", "b"), T0)
+    store.add_commits(REPO.name, commits("a", "b"), T0)
     running, number = store.claim("r1", T0)
     queued = store.build(running + 1)["id"]
     store.cancel(queued, T0 + 1)
@@ -145,7 +147,7 @@ def test_cancel_ends_a_queued_build_and_tells_the_runner_of_a_running_one(store)
 
 
 def test_a_restarted_runner_loses_the_attempts_it_no_longer_holds_at_once(store):
-    store.add_commits(REPO, commits("a"), T0)
+    store.add_commits(REPO.name, commits("a"), T0)
     build_id, _ = store.claim("r1", T0)
     assert store.register_runner("r1", ["linux"], 2, set(), T0 + 1) == [build_id]
     build = store.build(build_id)
@@ -163,7 +165,7 @@ def test_a_restarted_runner_loses_the_attempts_it_no_longer_holds_at_once(store)
 
 
 def test_rebuild_needs_a_commit_prefix_that_names_one_commit(store):
-    store.add_commits(REPO, [CommitSpec("ab" * 20, "Ada", "x"), CommitSpec("ac" * 20, "Ada", "y")], T0)
+    store.add_commits(REPO.name, [CommitSpec("ab" * 20, "Ada", "x"), CommitSpec("ac" * 20, "Ada", "y")], T0)
     with pytest.raises(Conflict, match="matches several commits"):
         store.rebuild("a", None, T0)
     with pytest.raises(NotFound):
@@ -174,8 +176,44 @@ def test_rebuild_needs_a_commit_prefix_that_names_one_commit(store):
 
 
 def test_after_a_restart_running_attempts_get_a_full_lease(store):
-    store.add_commits(REPO, commits("a"), T0)
+    store.add_commits(REPO.name, commits("a"), T0)
     build_id, _ = store.claim("r1", T0)
     store.grant_grace(T0 + 500)
     assert store.expire_leases(T0 + 505) == []
     assert store.build(build_id)["status"] == "running"
+
+
+def test_commits_for_a_repository_not_configured_queue_nothing(store):
+    with pytest.raises(NotFound, match="no repository 'ghost' in"):
+        store.add_commits("ghost", commits("a"), T0)
+    assert store.builds() == []
+
+
+def test_a_repository_dropped_from_the_configuration_keeps_its_history_but_runs_nothing(store):
+    other = RepoSpec(name="other", url="/srv/other.git", branch="dev", command="make")
+    store.sync_repos([REPO, other], T0)
+    store.add_commits("other", commits("a", "b", "c"), T0)
+    running, _ = store.claim("r1", T0)
+    store.sync_repos([REPO], T0 + 1)
+    assert store.builds() == [] and [r["name"] for r in store.repositories()] == ["app"]
+    assert [p["name"] for p in store.cc_projects()] == ["app"]
+    queued = store.build(running + 1)
+    assert (
+        queued["status"] == "cancelled"
+        and queued["reason"] == "repository other is no longer in [[ci.repos]]"
+    )
+    # A running build's lost lease does not bring it back to a runner.
+    store.expire_leases(T0 + 20)
+    assert store.build(running)["status"] == "queued" and store.claim("r2", T0 + 21) is None
+    with pytest.raises(NotFound):
+        store.add_commits("other", commits("d"), T0 + 2)
+    with pytest.raises(NotFound):
+        store.rebuild("aaaa", None, T0 + 2)
+
+
+def test_reading_a_log_far_beyond_its_end_is_empty(store):
+    store.add_commits(REPO.name, commits("a"), T0)
+    build_id, number = store.claim("r1", T0)
+    store.append_log(build_id, number, 0, b"hello")
+    assert store.read_log(build_id, number, 2**62, 2**62) == (b"", 5)
+    assert store.read_log(build_id, number, 3, 2**63) == (b"lo", 5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,9 @@ class Answer:
     content_type: str = "application/json"
     etag: str | None = None
     hang: bool = False
+    delay: float = 0.0  # seconds before answering
+    # The whole answer, status line and headers too, written piece by piece as it comes.
+    raw: Callable[[], Iterable[bytes]] | None = None
     when: dict[str, str] = field(default_factory=dict)  # query items the request must have
 
 
@@ -88,6 +92,15 @@ class FakeService:
             answer = Answer(404, b'{"message": "404 Not Found"}')
         if answer.hang:
             self.release.wait(30)
+            return
+        if answer.delay:
+            self.release.wait(answer.delay)
+        if answer.raw is not None:
+            try:
+                for piece in answer.raw():
+                    handler.wfile.write(piece)
+            except OSError:  # the client stopped reading
+                pass
             return
         if answer.etag and handler.headers.get("If-None-Match") == answer.etag:
             handler.send_response(304)

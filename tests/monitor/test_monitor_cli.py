@@ -38,4 +38,4 @@ def test_a_source_missing_a_key_stops_the_monitor_with_the_key(tmp_path):
     config.write_text(f'data_dir = "{tmp_path}/data"\n\n[[monitor.cctray]]\nname = "ci"\n')
     result = CliRunner().invoke(main, ["monitor", "--config", str(config)])
     assert result.exit_code == 1
-    assert f"Error: {config}: monitor.cctray[0]: url must be set" in result.output
+    assert f"Error: {config}: monitor.cctray[0].url: must be set" in result.output

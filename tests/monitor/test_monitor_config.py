@@ -102,8 +102,8 @@ def test_config_show_writes_the_sources_back_as_arrays_of_tables(tmp_path):
     config = load(tmp_path, FULL)
     shown = config_module.to_toml(config)
     assert "[[monitor.octopus]]" in shown
-    assert 'api_key = "env:OCTOPUS_API_KEY"  # secret reference' in shown
-    again = load(tmp_path, shown.replace(f"# from {config.source}\n", ""))
+    assert 'api_key = "env:OCTOPUS_API_KEY"\n' in shown
+    again = load(tmp_path, shown)
     assert again.monitor == config.monitor
 
 
@@ -133,33 +133,3 @@ def test_a_bad_monitor_setting_names_the_key(tmp_path, text, expected):
     with pytest.raises(ConfigError) as raised:
         load(tmp_path, text)
     assert expected in str(raised.value)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (
-            '[[monitor.octopus]]\nurl = "https://o.example.com/"\n',
-            "monitor.octopus[0]: project, environment must be set",
-        ),
-        ("[[monitor.cctray]]\n", "monitor.cctray[0]: url must be set"),
-        ('[[monitor.github]]\nowner = "team"\n', "monitor.github[0]: repo, workflow must be set"),
-        ("[[monitor.gitlab]]\n", "monitor.gitlab[0]: project must be set"),
-        (
-            '[[monitor.jenkins]]\njob = "https://j/job/a"\n[[monitor.jenkins]]\n',
-            "monitor.jenkins[1]: job must be set",
-        ),
-        (
-            '[[monitor.jenkins]]\njob = "https://j/job/a"\n[[monitor.jenkins]]\njob = "https://k/job/a"\n',
-            "monitor: two sources are named 'a'; give each a name",
-        ),
-    ],
-)
-def test_a_source_without_what_it_needs_is_refused(tmp_path, text, expected):
-    monitor = load(tmp_path, text).monitor
-    http = Http()
-    try:
-        with pytest.raises(ConfigError, match=expected.replace("[", r"\[").replace("]", r"\]")):
-            make_sources(monitor, http)
-    finally:
-        http.close()

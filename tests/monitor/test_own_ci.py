@@ -15,12 +15,10 @@ from pathlib import Path
 import pytest
 
 from appliance import config as config_module
-from appliance.config import ConfigError
 from appliance.lamp.driver import LampDriver
 from appliance.lamp.keys import CODES
-from appliance.monitor.monitor import Monitor, make_sources
+from appliance.monitor.monitor import Monitor
 from appliance.monitor.publisher import Publisher
-from appliance.monitor.sources.http import Http
 from appliance.monitor.sources.own_ci import OwnCIFeed, RepoBuilds, own_ci_feed
 from appliance.monitor.states import State
 from tests.ci.conftest import ci_config
@@ -311,22 +309,3 @@ def test_own_ci_is_on_when_the_ci_has_repositories_unless_turned_off(tmp_path, t
     finally:
         if feed:
             feed.close()
-
-
-def test_own_ci_turned_on_without_repositories_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match=r"monitor.own_ci is true but \[\[ci.repos\]\] names no repository"):
-        own_ci_feed(load(tmp_path, "[monitor]\nown_ci = true\n"))
-
-
-def test_a_repository_named_like_another_source_is_refused(tmp_path):
-    config = load(
-        tmp_path, '[[monitor.jenkins]]\njob = "https://j.example.com/job/app"\n' + ci_config([REPO])
-    )
-    feed = own_ci_feed(config)
-    http = Http()
-    try:
-        with pytest.raises(ConfigError, match="two sources are named 'app'"):
-            make_sources(config.monitor, http, followed=feed.sources)
-    finally:
-        http.close()
-        feed.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.auth import api_token
+from appliance.auth import role_token
 from appliance.config import Config
 from appliance.monitor.states import State
 from tests.conftest import ApplianceServer, http_json, wait_until
@@ -25,7 +25,7 @@ def shown(server: ApplianceServer) -> tuple | None:
 
 
 def test_the_status_page_shows_what_the_monitor_reports(appliance_server, fake, http):
-    token = api_token(Config(data_dir=appliance_server.data_dir))
+    token = role_token(Config(data_dir=appliance_server.data_dir), "monitor")
     jenkins.build(fake, "FAILURE")
     with running_monitor([jenkins.source(fake, http)], server_url=appliance_server.url, token=token):
         expected = ("failure", "RED", [("app", "failure", "build #12: FAILURE")])
@@ -40,7 +40,7 @@ def test_the_status_page_shows_what_the_monitor_reports(appliance_server, fake, 
 
 def test_the_lamp_goes_on_while_the_server_is_down_and_the_server_catches_up(tmp_path, fake, http):
     server = ApplianceServer(tmp_path / "server")
-    token = api_token(Config(data_dir=server.data_dir))  # the server will read the same file
+    token = role_token(Config(data_dir=server.data_dir), "monitor")  # the server will read the same file
     jenkins.build(fake, "SUCCESS")
     watched = [jenkins.source(fake, http)]
     try:

@@ -21,7 +21,7 @@ REPORT = {
 
 @pytest.fixture
 def auth(app):
-    return {"Authorization": f"Bearer {app.extensions['appliance'].token}"}
+    return {"Authorization": f"Bearer {app.extensions['appliance'].credentials.tokens['monitor']}"}
 
 
 def test_reporting_needs_the_token(client):

@@ -1,9 +1,12 @@
 """Status sources: each reads one CI or deployment system and says one State.
 
 A source is built from its ``[[monitor.<kind>]]`` settings and a shared ``Http`` client; its
-``poll()`` returns a Reading or raises SourceError. Whatever goes wrong while reading (no
-connection, no answer in time, credentials refused, a server error, an answer of the wrong shape)
-is one SourceError whose message a user can act on and which never holds a secret.
+``poll()`` returns a Reading or raises SourceError. Whatever goes wrong while reading is one
+SourceError whose message a user can act on and which never holds a secret, of one of two kinds:
+SourceUnavailable for what may pass by itself (no connection, no answer in time, a server error),
+SourceRefused for what waiting cannot heal (credentials refused, a wrong URL, an answer of the
+wrong shape). The monitor keeps a source's last state through the first for ``stale_after``
+seconds, and shows the second as unreachable at once.
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ from appliance.monitor.states import State
 
 
 class SourceError(Exception):
-    """A source that could not be read; the message says why, without any secret."""
+    """A source that could not be read; the message says why, without any secret. Raise one of
+    its two kinds: the monitor counts anything else as a refusal."""
+
+
+class SourceUnavailable(SourceError):
+    """Not read for a reason that may pass by itself: the connection, the time, a server error."""
+
+
+class SourceRefused(SourceError):
+    """Refused for a reason that waiting cannot heal: credentials, a wrong URL or name, an answer
+    of the wrong shape or size, a secret that cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -43,18 +56,18 @@ def building_after(previous: State | None) -> State:
 
 
 def expect(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    """``obj[key]`` when ``obj`` is an object holding a ``kind`` there; else a SourceError saying
+    """``obj[key]`` when ``obj`` is an object holding a ``kind`` there; else a SourceRefused saying
     the answer did not have the documented shape."""
     value = expect_object(obj, where).get(key)
     if not isinstance(value, kind):
         names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise SourceError(f"unexpected answer from {where}: {key!r} should be {names}, got {value!r:.60}")
+        raise SourceRefused(f"unexpected answer from {where}: {key!r} should be {names}, got {value!r:.60}")
     return value
 
 
 def expect_object(value: Any, where: str) -> dict:
     if not isinstance(value, dict):
-        raise SourceError(
+        raise SourceRefused(
             f"unexpected answer from {where}: expected a JSON object, got {type(value).__name__}"
         )
     return value
@@ -62,7 +75,9 @@ def expect_object(value: Any, where: str) -> dict:
 
 def expect_list(value: Any, where: str) -> list:
     if not isinstance(value, list):
-        raise SourceError(f"unexpected answer from {where}: expected a JSON list, got {type(value).__name__}")
+        raise SourceRefused(
+            f"unexpected answer from {where}: expected a JSON list, got {type(value).__name__}"
+        )
     return value
 
 
@@ -74,4 +89,4 @@ def reveal(secret: Secret | None, what: str) -> str | None:
     try:
         return secret.reveal()
     except ConfigError as exc:
-        raise SourceError(f"{what}: {exc}") from None
+        raise SourceRefused(f"{what}: {exc}") from None

@@ -4,11 +4,10 @@ Woodpecker publish it: the worst state of the projects watched."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
-from urllib.parse import urlsplit
 
 from appliance.monitor.settings import CCTraySourceConfig
-from appliance.monitor.sources import Reading, SourceError, building_after, reveal
-from appliance.monitor.sources.http import Http, where
+from appliance.monitor.sources import Reading, SourceRefused, building_after, reveal
+from appliance.monitor.sources.http import Http, where, within_timeout
 from appliance.monitor.states import State, worst
 
 # lastBuildStatus; any other value means Unknown, as the format says.
@@ -26,16 +25,16 @@ def project_state(activity: str | None, last_build_status: str | None) -> State:
 
 class CCTraySource:
     kind = "cctray"
-    required = ("url",)
 
     def __init__(self, settings: CCTraySourceConfig, http: Http):
         self.settings = settings
         self.http = http
-        self.name = settings.name or f"cc.xml on {urlsplit(settings.url).netloc.rpartition('@')[2]}"
+        self.name = settings.page_name
         self.interval = settings.interval
         watched = settings.projects
         self.projects = [watched] if isinstance(watched, str) else list(watched)
 
+    @within_timeout
     def poll(self) -> Reading:
         password = reveal(self.settings.password, "password")
         auth = (self.settings.username, password or "") if self.settings.username else None
@@ -45,16 +44,16 @@ class CCTraySource:
             # external entities; the feed comes from a server the user configured.
             root = ElementTree.fromstring(answer)  # noqa: S314
         except ElementTree.ParseError as exc:
-            raise SourceError(f"invalid XML from {where(self.settings.url)}: {exc}") from None
+            raise SourceRefused(f"invalid XML from {where(self.settings.url)}: {exc}") from None
         if root.tag != "Projects":
-            raise SourceError(
+            raise SourceRefused(
                 f"not a CCTray feed: {where(self.settings.url)} has <{root.tag}>, not <Projects>"
             )
         feed = {p.get("name", ""): p for p in root.findall("Project")}
         missing = [name for name in self.projects if name not in feed]
         if missing:
             listed = ", ".join(sorted(feed)) or "none"
-            raise SourceError(f"the feed has no project {', '.join(map(repr, missing))} (it has: {listed})")
+            raise SourceRefused(f"the feed has no project {', '.join(map(repr, missing))} (it has: {listed})")
         chosen = [feed[name] for name in self.projects] if self.projects else list(feed.values())
         if not chosen:
             return Reading(State.UNKNOWN, detail="the feed lists no project")

@@ -12,7 +12,7 @@ from typing import Any
 
 from appliance.monitor.settings import GitHubSourceConfig
 from appliance.monitor.sources import Reading, building_after, expect, reveal
-from appliance.monitor.sources.http import Http
+from appliance.monitor.sources.http import Http, within_timeout
 from appliance.monitor.states import State
 
 CONCLUSIONS: dict[str, State] = {
@@ -28,18 +28,18 @@ CONCLUSIONS: dict[str, State] = {
 
 class GitHubSource:
     kind = "github"
-    required = ("owner", "repo", "workflow")
 
     def __init__(self, settings: GitHubSourceConfig, http: Http):
         self.settings = settings
         self.http = http
-        self.name = settings.name or f"{settings.owner}/{settings.repo} {settings.workflow}"
+        self.name = settings.page_name
         self.interval = settings.interval
         api = settings.api.rstrip("/")
         self.runs_url = (
             f"{api}/repos/{settings.owner}/{settings.repo}/actions/workflows/{settings.workflow}/runs"
         )
 
+    @within_timeout
     def poll(self) -> Reading:
         token = reveal(self.settings.token, "token")
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from appliance.monitor.settings import GitLabSourceConfig
 from appliance.monitor.sources import Reading, building_after, expect, expect_list, reveal
-from appliance.monitor.sources.http import Http, NotFound
+from appliance.monitor.sources.http import Http, NotFound, within_timeout
 from appliance.monitor.states import State
 
 FINISHED: dict[str, State] = {
@@ -23,16 +23,16 @@ RUNNING = ("created", "waiting_for_resource", "preparing", "pending", "running")
 
 class GitLabSource:
     kind = "gitlab"
-    required = ("project",)
 
     def __init__(self, settings: GitLabSourceConfig, http: Http):
         self.settings = settings
         self.http = http
-        self.name = settings.name or f"{settings.project} {settings.ref}"
+        self.name = settings.page_name
         self.interval = settings.interval
         # A path like group/project is one URL segment: group%2Fproject.
         self.project_url = f"{settings.api.rstrip('/')}/projects/{quote(settings.project, safe='')}"
 
+    @within_timeout
     def poll(self) -> Reading:
         token = reveal(self.settings.token, "token")
         headers = {"PRIVATE-TOKEN": token} if token else {}

@@ -4,22 +4,36 @@ One ``requests.Session`` keeps connections to each server open between polls. A 
 repeat, so a refused connection or a 502/503/504 is retried once at once; a read that fails or
 times out is not (the next poll comes soon enough, and a hanging server would otherwise hold the
 monitor for several timeouts). Every failure becomes a SourceError whose message names the server
-and the path, never the query, the credentials or any secret the caller names.
+and the path, never the query, the credentials or any secret the caller names: SourceUnavailable
+for a broken connection, a timeout, a 5xx or a rate limit, which may pass by themselves;
+SourceRefused for any other 4xx and for an answer that is not JSON or too large, which will not.
+
+requests' timeout bounds each socket operation, not the answer: a server that trickles its answer
+a byte at a time held the monitor for as long as it kept sending. So every request has a Deadline,
+connect to last byte, and a source's ``poll`` (``within_timeout``) one for all its requests
+together; and an answer is read in chunks up to MAX_ANSWER_BYTES, never whole whatever its size.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Mapping
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar, Token
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
+from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.util.retry import Retry
 
 from appliance import __version__
-from appliance.monitor.sources import SourceError
+from appliance.monitor.sources import Reading, SourceRefused, SourceUnavailable
 
 RETRY = Retry(
     total=2,
@@ -33,8 +47,147 @@ RETRY = Retry(
     raise_on_status=False,
 )
 
+MIB = 1024 * 1024
+# A status answer is a few KiB, a CCTray feed of a thousand projects about half a MiB. One limit
+# for every source rather than a setting: no status comes near it, and past it an answer is not a
+# status but something that would take the Pi's memory (a 200 MB one took the monitor from 31 MB
+# to 431 MB RSS when answers were read whole).
+MAX_ANSWER_BYTES = 4 * MIB
+CHUNK_BYTES = 64 * 1024
 
-class NotFound(SourceError):
+# What the network does to a read: it may go better next time. Any other error of requests (a
+# redirect loop, an invalid URL, a body that cannot be decoded) will be the same next time.
+TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+_current_deadline: ContextVar[Deadline | None] = ContextVar("deadline", default=None)
+
+
+class Deadline:
+    """The time by which a read must be over, connect to last byte, for the requests made in this
+    thread while it is entered. Deadlines nest: an inner one ends no later than the one around it.
+
+    Each request's socket is handed to the deadline when the request is sent (``watch``), and a
+    timer shuts that socket down when the time is up, which ends a read blocked on it at once. A
+    connection attempt has only the time left (``remaining``), a retried one too.
+    """
+
+    _token: Token[Deadline | None]  # the current deadline before this one was entered
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        outer = _current_deadline.get()
+        if outer is not None and outer.end < self.end:
+            self.seconds, self.end = outer.seconds, outer.end
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._timer: threading.Timer | None = None
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.end
+
+    def exceeded(self, place: str, answered: bool) -> str:
+        """What a read that ran out of time says: whether the server had begun to answer."""
+        if answered:
+            return f"answer from {place} took longer than {self.seconds:g} s"
+        return f"no answer from {place} within {self.seconds:g} s"
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down at the deadline, at once if it has passed."""
+        with self._lock:
+            self._sock = sock
+            if self._timer is None:
+                self._timer = threading.Timer(self.remaining(), self._shut_down)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _shut_down(self) -> None:
+        with self._lock:  # not a socket the request has let go of (see __exit__)
+            if self._sock is not None:
+                try:
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                except OSError:  # closed already
+                    pass
+
+    def __enter__(self) -> Deadline:
+        self._token = _current_deadline.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current_deadline.reset(self._token)
+        with self._lock:
+            self._sock = None
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+def within_timeout(poll: Callable[[Any], Reading]) -> Callable[[Any], Reading]:
+    """For a source's ``poll``: one deadline, the source's ``timeout``, for all the requests of a read
+    together. The monitor reads its sources one after the other, so this is how long one source can
+    hold the others back, however many requests it makes."""
+
+    @functools.wraps(poll)
+    def poll_within_timeout(source: Any) -> Reading:
+        with Deadline(source.settings.timeout):
+            return poll(source)
+
+    return poll_within_timeout
+
+
+class _WatchedConnection:
+    """Mixed into urllib3's connection classes: what the current Deadline needs of a connection."""
+
+    sock: socket.socket
+    timeout: float | None
+
+    def connect(self) -> None:
+        deadline = _current_deadline.get()
+        if deadline is not None:  # a retried connect gets only the time left, not a new timeout
+            self.timeout = deadline.remaining()
+        super().connect()  # type: ignore[misc]
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = _current_deadline.get()
+        if deadline is not None:
+            deadline.watch(self.sock)
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+
+
+@functools.cache
+def _watched(pool_class: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+    """``pool_class``, with connections that the current Deadline watches."""
+    connection_class = pool_class.ConnectionCls
+    if issubclass(connection_class, _WatchedConnection):
+        return pool_class
+    name = connection_class.__name__
+    watched_connection = type(f"Watched{name}", (_WatchedConnection, connection_class), {})
+    return type(f"Watched{pool_class.__name__}", (pool_class,), {"ConnectionCls": watched_connection})
+
+
+def _watch_connections(manager: PoolManager) -> None:
+    manager.pool_classes_by_scheme = {
+        scheme: _watched(pool_class) for scheme, pool_class in manager.pool_classes_by_scheme.items()
+    }
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter, with connections that the current Deadline watches, through a proxy too."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _watch_connections(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        _watch_connections(manager)
+        return manager
+
+
+class NotFound(SourceRefused):
     """HTTP 404: sources tell "nothing built yet" apart from "no such thing" with another call."""
 
 
@@ -67,7 +220,7 @@ class Http:
     def __init__(self, session: requests.Session | None = None):
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = f"build-status-appliance/{__version__}"
-        adapter = HTTPAdapter(max_retries=RETRY)
+        adapter = _WatchedAdapter(max_retries=RETRY)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._etags: dict[str, tuple[str, Any]] = {}
@@ -86,7 +239,7 @@ class Http:
         secrets: Iterable[str] = (),
     ) -> bytes:
         """The raw answer, for formats that declare their own encoding (XML)."""
-        return self._get(url, timeout, params, headers, auth, secrets).content
+        return self._get(url, timeout, params, headers, auth, secrets)[1]
 
     def get_json(
         self,
@@ -107,13 +260,13 @@ class Http:
         cached = self._etags.get(cache_key) if conditional else None
         if cached:
             headers["If-None-Match"] = cached[0]
-        response = self._get(url, timeout, params, headers, auth, secrets)
+        response, answer = self._get(url, timeout, params, headers, auth, secrets)
         if response.status_code == 304 and cached:
             return cached[1]
         try:
-            body = response.json()
+            body = json.loads(answer)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SourceError(_redact(f"invalid JSON from {where(url)}: {exc}", secrets)) from None
+            raise SourceRefused(_redact(f"invalid JSON from {where(url)}: {exc}", secrets)) from None
         etag = response.headers.get("ETag")
         if conditional and etag:
             self._etags[cache_key] = (etag, body)
@@ -127,26 +280,67 @@ class Http:
         headers: Mapping[str, str] | None,
         auth: tuple[str, str] | None,
         secrets: Iterable[str],
-    ) -> requests.Response:
+    ) -> tuple[requests.Response, bytes]:
+        """The response and its body, read whole within ``timeout`` (or the deadline around this
+        request, if that ends sooner) and at most MAX_ANSWER_BYTES long."""
         secrets = tuple(secrets) + ((auth[1],) if auth else ())
         place = where(url)
-        try:
-            response = self.session.get(url, params=params, headers=headers, auth=auth, timeout=timeout)
-        except requests.Timeout:
-            raise SourceError(f"no answer from {place} within {timeout:g} s") from None
-        except requests.ConnectionError as exc:
-            raise SourceError(_redact(f"cannot connect to {place}: {reason_of(exc)}", secrets)) from None
-        except requests.RequestException as exc:
-            raise SourceError(_redact(f"cannot read {place}: {type(exc).__name__}", secrets)) from None
-        status = response.status_code
-        if status < 400:
-            return response
-        response.close()
-        if status in (401, 403):
-            raise SourceError(f"HTTP {status} {response.reason} from {place}: the credentials were refused")
-        if status == 404:
-            raise NotFound(f"HTTP 404 Not Found: {place}")
-        raise SourceError(f"HTTP {status} {response.reason} from {place}")
+        with Deadline(timeout) as deadline:
+            response = None
+            try:
+                response = self.session.get(
+                    url, params=params, headers=headers, auth=auth, timeout=timeout, stream=True
+                )
+                # Leaving this block closes the connection unless the answer was read to its end.
+                with response:
+                    _raise_for_status(response, place)
+                    body = _read_limited(response, place)
+            except requests.RequestException as exc:
+                if deadline.passed:
+                    message = deadline.exceeded(place, answered=response is not None)
+                elif isinstance(exc, requests.ConnectionError) and response is None:
+                    message = f"cannot connect to {place}: {reason_of(exc)}"
+                else:
+                    message = f"cannot read {place}: {type(exc).__name__}"
+                transient = deadline.passed or isinstance(exc, TRANSPORT_ERRORS)
+                kind = SourceUnavailable if transient else SourceRefused
+                raise kind(_redact(message, secrets)) from None
+            # An answer without a length ends where the socket was shut down: cut short, not whole.
+            if deadline.passed:
+                raise SourceUnavailable(deadline.exceeded(place, answered=True))
+        return response, body
+
+
+def _read_limited(response: requests.Response, place: str) -> bytes:
+    """The body, in chunks: an answer is never held whole before its size is known to be sane.
+    One too large is a refusal: no status comes near the limit, so the URL is not a status's."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(CHUNK_BYTES):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise SourceRefused(f"answer from {place} larger than {MAX_ANSWER_BYTES // MIB} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _raise_for_status(response: requests.Response, place: str) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    said = f"HTTP {status} {response.reason} from {place}"
+    if status >= 500:
+        raise SourceUnavailable(said)
+    # GitHub answers 403 (or 429) with no requests left, or with Retry-After for its secondary limit.
+    headers = response.headers
+    if status == 429 or (
+        status == 403 and (headers.get("X-RateLimit-Remaining") == "0" or "Retry-After" in headers)
+    ):
+        raise SourceUnavailable(f"{said}: rate limited")
+    if status in (401, 403):
+        raise SourceRefused(f"{said}: the credentials were refused")
+    if status == 404:
+        raise NotFound(f"HTTP 404 Not Found: {place}")
+    raise SourceRefused(said)
 
 
 def _redact(message: str, secrets: Iterable[str]) -> str:

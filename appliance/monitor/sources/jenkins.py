@@ -6,7 +6,7 @@ from typing import Any
 
 from appliance.monitor.settings import JenkinsSourceConfig
 from appliance.monitor.sources import Reading, building_after, expect, expect_object, reveal
-from appliance.monitor.sources.http import Http, NotFound
+from appliance.monitor.sources.http import Http, NotFound, within_timeout
 from appliance.monitor.states import State
 
 RESULTS: dict[str, State] = {
@@ -20,15 +20,15 @@ RESULTS: dict[str, State] = {
 
 class JenkinsSource:
     kind = "jenkins"
-    required = ("job",)
 
     def __init__(self, settings: JenkinsSourceConfig, http: Http):
         self.settings = settings
         self.http = http
         self.job = settings.job.rstrip("/")
-        self.name = settings.name or self.job.rpartition("/job/")[2] or self.job
+        self.name = settings.page_name
         self.interval = settings.interval
 
+    @within_timeout
     def poll(self) -> Reading:
         token = reveal(self.settings.token, "API token")
         auth = (self.settings.username, token or "") if self.settings.username else None

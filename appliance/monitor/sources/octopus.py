@@ -12,7 +12,7 @@ from typing import Any
 
 from appliance.monitor.settings import OctopusSourceConfig
 from appliance.monitor.sources import Reading, expect, reveal
-from appliance.monitor.sources.http import Http
+from appliance.monitor.sources.http import Http, within_timeout
 from appliance.monitor.states import PHASE_FAILED, State
 
 # Octopus names the steps of a task log "Step 1: Deploy"; the settings name them "Deploy".
@@ -21,17 +21,17 @@ STEP_NUMBER = re.compile(r"^Step \d+: ")
 
 class OctopusSource:
     kind = "octopus"
-    required = ("url", "project", "environment")
 
     def __init__(self, settings: OctopusSourceConfig, http: Http):
         self.settings = settings
         self.http = http
-        self.name = settings.name or f"{settings.project} → {settings.environment}"
+        self.name = settings.page_name
         self.interval = settings.interval
         self.base = settings.url.rstrip("/")
         self.api = f"{self.base}/api/{settings.space}" if settings.space else f"{self.base}/api"
         self.phases = {step: State(phase) for step, phase in settings.steps.items()}
 
+    @within_timeout
     def poll(self) -> Reading:
         headers, secrets = self._credentials()
         deployments = self._get("deployments", headers, secrets, projects=self.settings.project,

@@ -31,8 +31,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from appliance.config import Config, ConfigError
+from appliance.config import Config
 from appliance.monitor.monitor import SourceLost
+from appliance.monitor.settings import own_ci_repos
 from appliance.monitor.sources import Reading, Source, SourceError, building_after, expect
 from appliance.monitor.sources.http import Http, reason_of
 from appliance.monitor.states import State
@@ -60,14 +61,9 @@ MAX_LINE_BYTES = 1024 * 1024
 
 
 def own_ci_feed(config: Config) -> OwnCIFeed | None:
-    """The feed for ``[monitor] own_ci``: on when set, else when ``[[ci.repos]]`` names any."""
-    repos = [repo.name for repo in config.ci.repos]
-    enabled = config.monitor.own_ci if config.monitor.own_ci is not None else bool(repos)
-    if not enabled:
-        return None
-    if not repos:
-        raise ConfigError("monitor.own_ci is true but [[ci.repos]] names no repository to show")
-    return OwnCIFeed(config.server_url, repos, config.monitor.stale_after)
+    """The feed for ``[monitor] own_ci``, when it shows any repository."""
+    repos = own_ci_repos(config.monitor, config.ci)
+    return OwnCIFeed(config.server_url, repos, config.monitor.stale_after) if repos else None
 
 
 def progress(build: dict[str, Any]) -> tuple[int, int]:
