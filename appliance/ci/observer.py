@@ -12,8 +12,10 @@ A push webhook wakes it at once: it listens to the server's event stream (``/eve
 ci.hook``, Server-Sent Events), one connection that the server already keeps alive every 15 s,
 rather than a second long-poll API. Polling continues regardless, so a missed hook only waits
 for the next poll; after a reconnection every repository is looked at once. A burst of hooks
-(a push of many branches, a script) is one fetch at once and then at most one every
-``HOOK_INTERVAL`` per repository; a hook that arrives during a fetch always leads to one more.
+(a push of many branches, a script) is coalesced: a fetch waits ``HOOK_SETTLE`` after the latest
+hook for more, but never longer than ``HOOK_MAX_WAIT`` after the first, so a burst costs one fetch
+a second per repository and a single push 0.1 s; a hook that arrives during a fetch always leads
+to one more.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ HOOK_STREAM = "/events?topic=ci.hook"
 STREAM_TIMEOUT = 40.0  # the server sends a keep-alive every 15 s; silence this long means it is gone
 MAX_MESSAGE = 4000
 DELIVERY_BATCH = 500
-HOOK_INTERVAL = 2.0  # seconds: hooks make a repository fetched at most this often
+HOOK_SETTLE = 0.1  # seconds a fetch waits after a hook for more of the same burst
+HOOK_MAX_WAIT = 1.0  # seconds: a burst, however long, fetches a repository at least this often
 
 
 @dataclass
@@ -161,11 +164,11 @@ class Observer:
         self._wake = threading.Event()
         self._woken: set[str] = set()
         self._woken_lock = threading.Lock()
-        self._fetched_at: dict[str, float] = {}  # when each repository's latest fetch began
+        self._first_hook: dict[str, float] = {}  # per repository, the first hook not fetched yet
+        self._hook_due: dict[str, float] = {}  # per repository, when its hooks are fetched
 
     def wake(self, names: set[str] | None = None) -> None:
-        """Look at these repositories (all when None) now, or ``HOOK_INTERVAL`` after the last
-        fetch began if that is later."""
+        """Look at these repositories (all when None) soon: see ``HOOK_SETTLE``."""
         with self._woken_lock:
             self._woken |= set(self.watches) if names is None else names & set(self.watches)
         self._wake.set()
@@ -183,7 +186,7 @@ class Observer:
             delivered = self.deliver()
             if delivered:
                 backoff.reset()
-            following = min(w.due for w in self.watches.values()) - self.clock() if self.watches else None
+            following = min(map(self._next_look, self.watches)) - self.clock() if self.watches else None
             if not delivered:
                 retry = backoff.next_delay()
                 following = retry if following is None else min(following, retry)
@@ -195,13 +198,13 @@ class Observer:
         for name, watch in self.watches.items():
             now = self.clock()
             if name in woken:
-                # A burst of hooks costs a fetch every HOOK_INTERVAL, not one each, and one that
-                # came during a fetch still gets a fetch of its own after it.
-                last = self._fetched_at.get(name)
-                watch.due = min(watch.due, now if last is None else last + HOOK_INTERVAL)
-            if watch.due > now:
+                first = self._first_hook.setdefault(name, now)
+                self._hook_due[name] = min(now + HOOK_SETTLE, first + HOOK_MAX_WAIT)
+            if self._next_look(name) > now:
                 continue
-            self._fetched_at[name] = now
+            # Hooks that come from here on may be of pushes this fetch misses: they count afresh.
+            self._first_hook.pop(name, None)
+            self._hook_due.pop(name, None)
             watch.due = now + watch.spec.poll_seconds
             try:
                 found = watch.poll(self.commits_per_poll)
@@ -210,6 +213,9 @@ class Observer:
                 continue
             if found:
                 log.info("%s: %d new commit(s)", name, found)
+
+    def _next_look(self, name: str) -> float:
+        return min(self.watches[name].due, self._hook_due.get(name, float("inf")))
 
     def deliver(self) -> bool:
         """Send every outbox to the server; False when something is still waiting."""
