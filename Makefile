@@ -1,5 +1,6 @@
 # `make run` and `make test` each set up what they need: Debian packages when run as root and
-# missing, then a virtual environment in .venv with the package installed editable.
+# missing, then a virtual environment in .venv with the package installed editable, with its
+# `server` extra (the whole stack; a build box's runner needs the package alone) and `dev` tools.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[server,dev]'
 	touch $@
 
 run: $(STAMP)

@@ -1,7 +1,8 @@
 """The ``appliance`` command: one CLI for every program and every chore.
 
 Heavy imports (Flask, SQLAlchemy) happen inside the commands that need them, so that the small
-programs of the stack stay small in memory.
+programs of the stack stay small in memory, and so that a build box that installs the package
+without its ``server`` extra can run ``appliance runner``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,24 @@ from appliance.monitor.cli import monitor_command
 NOT_IMPLEMENTED_EXIT = 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ApplianceGroup(click.Group):
+    """On a build box's install (without the ``server`` extra), a command of the Pi's stack says
+    what to install instead of ending with a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            # Every other library comes with the package: one missing is the extra's.
+            if exc.name is None or exc.name.partition(".")[0] == "appliance":
+                raise
+            raise click.ClickException(
+                f"Python module {exc.name!r} is not installed: this command needs the package with its "
+                "`server` extra (pip install '<wheel or checkout>[server]')"
+            ) from None
+
+
+@click.group(cls=ApplianceGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="appliance")
 def main() -> None:
     """The build-status appliance: lamp, status page, CI and test tracking on a Raspberry Pi."""

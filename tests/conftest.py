@@ -118,9 +118,15 @@ def read_head(sock: socket.socket) -> tuple[int, bytes]:
 
 
 def open_stream(port: int, path: str = "/events", headers: str = "") -> socket.socket:
+    """An open event stream, its answer's head read and nothing more: the events that may come
+    in the same packet are left in the socket for the test to read."""
     sock = raw_request(port, f"GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n")
-    status, _ = read_head(sock)
-    assert status == 200
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        assert byte, f"connection closed before the answer's head: {head!r}"
+        head += byte
+    assert head.startswith(b"HTTP/1.1 200"), head
     return sock
 
 
@@ -442,3 +448,41 @@ def app(app_config):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def make_ci_app(tmp_path):
+    """The real Flask app (real SQLite) with ``[ci]`` settings; its dispatcher stopped afterwards."""
+    from appliance.ci.settings import CIConfig
+    from appliance.config import Config
+    from appliance.web import create_app
+
+    apps = []
+
+    def make(**ci_settings):
+        config = Config(data_dir=tmp_path / "data", ci=CIConfig(**ci_settings))
+        application = create_app(config)
+        apps.append(application)
+        return application
+
+    yield make
+    for application in apps:
+        application.extensions["ci"].stop()
+        application.extensions["appliance"].db.close()
+
+
+@pytest.fixture
+def ci_app(make_ci_app, monkeypatch):
+    """The app with two repositories: ``app``, whose webhook takes a secret, and ``open``."""
+    from appliance.ci.settings import CIRepoConfig
+    from appliance.config import Secret
+
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    return make_ci_app(
+        repos=[
+            CIRepoConfig(
+                name="app", url="/srv/app.git", command="make test", secret=Secret("env:HOOK_SECRET")
+            ),
+            CIRepoConfig(name="open", url="/srv/open.git"),
+        ]
+    )

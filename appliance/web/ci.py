@@ -12,7 +12,7 @@ from appliance.ci.dispatcher import Dispatcher, Settings, TooManyWaiting, repo_s
 from appliance.ci.store import Conflict, LogOffsetMismatch, LogTooLarge, NotFound
 from appliance.web import services
 from appliance.web.auth import require_role
-from appliance.web.errors import error_response
+from appliance.web.errors import error_body, error_response
 from appliance.web.inputs import json_body
 from appliance.web.server import disconnection
 
@@ -128,7 +128,7 @@ def append_log(build_id: int, attempt: int):
         size = dispatcher().append_log(build_id, attempt, offset, request.get_data())
     except LogOffsetMismatch as exc:
         # GitLab's rule: the server says where it is, the runner resends from there.
-        return jsonify(ok=False, error=str(exc), status=409, offset=exc.offset), 409
+        return jsonify({**error_body(409, str(exc)), "offset": exc.offset}), 409
     return jsonify(offset=size)
 
 

@@ -1,5 +1,5 @@
-"""Fixtures of the CI tests: the Flask app with a CI configuration, and a real server with its runners
-and observers as subprocesses."""
+"""Fixtures of the CI tests: a client of the Flask app with a CI configuration (``ci_app``, in
+tests/conftest.py), and a real server with its runners and observers as subprocesses."""
 
 from __future__ import annotations
 
@@ -11,41 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.ci.settings import CIConfig, CIRepoConfig
-from appliance.config import Config, Secret
 from tests.conftest import APPLIANCE, http_json, wait_until
-
-
-@pytest.fixture
-def make_ci_app(tmp_path):
-    """The real Flask app (real SQLite) with ``[ci]`` settings; its dispatcher stopped afterwards."""
-    from appliance.web import create_app
-
-    apps = []
-
-    def make(**ci_settings):
-        config = Config(data_dir=tmp_path / "data", ci=CIConfig(**ci_settings))
-        application = create_app(config)
-        apps.append(application)
-        return application
-
-    yield make
-    for application in apps:
-        application.extensions["ci"].stop()
-        application.extensions["appliance"].db.close()
-
-
-@pytest.fixture
-def ci_app(make_ci_app, monkeypatch):
-    monkeypatch.setenv("HOOK_SECRET", "s3cret")
-    return make_ci_app(
-        repos=[
-            CIRepoConfig(
-                name="app", url="/srv/app.git", command="make test", secret=Secret("env:HOOK_SECRET")
-            ),
-            CIRepoConfig(name="open", url="/srv/open.git"),
-        ]
-    )
 
 
 @pytest.fixture

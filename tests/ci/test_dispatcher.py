@@ -41,7 +41,7 @@ def test_a_waiting_runner_is_woken_by_the_enqueue_not_by_its_timeout(make_dispat
     got = []
     waiter = threading.Thread(target=lambda: got.append(dispatcher.next("r1", wait=60)))
     waiter.start()
-    wait_until(lambda: dispatcher._work._waiters, what="the runner waiting for work")
+    wait_until(lambda: dispatcher.runners_waiting == 1, what="the runner waiting for work")
     dispatcher.add_commits(REPO.name, [commit("a")])
     waiter.join(timeout=20)
     assert not waiter.is_alive(), "the runner was not woken by the new build"

@@ -7,10 +7,10 @@ import threading
 from types import SimpleNamespace
 
 from appliance.ci import protocol
-from appliance.ci.client import Answer, Client
+from appliance.ci.client import Answer, Client, ServerUnavailable
 from appliance.ci.observer import Observer, RepoWatch, _describe
 from appliance.ci.settings import CIRepoConfig
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 
 
 def watch_of(git_repo, tmp_path):
@@ -75,17 +75,6 @@ def test_commits_wait_in_the_outbox_while_the_server_is_away(git_repo, tmp_path)
     assert pending(observer.watches["demo"]) == git_repo.commits
 
 
-def test_stop_ends_the_loop_at_once(git_repo, tmp_path):
-    client = Client(f"http://127.0.0.1:{free_port()}", "token", timeout=2)
-    spec = CIRepoConfig(name="demo", url=str(git_repo.path), poll_seconds=3600)
-    observer = Observer([spec], tmp_path / "observer", client, 20)
-    loop = threading.Thread(target=observer.run)
-    loop.start()
-    observer.stop()
-    loop.join(timeout=20)
-    assert not loop.is_alive()
-
-
 def commit_raw(git_repo, headers: bytes, message: bytes) -> str:
     """A commit git itself accepts but no porcelain writes: any bytes, any date."""
     tree, parent = git_repo.git("rev-parse", "HEAD^{tree}"), git_repo.git("rev-parse", "HEAD")
@@ -97,12 +86,31 @@ def commit_raw(git_repo, headers: bytes, message: bytes) -> str:
 
 
 class RecordingClient:
+    """A server that takes every commit and has no event stream."""
+
     def __init__(self):
         self.bodies = []
 
     def call(self, method, path, body=None):
         self.bodies.append(body)
         return Answer(200, {"builds": []})
+
+    def stream(self, path, timeout):
+        raise ServerUnavailable("no event stream here")
+
+
+def test_stop_ends_the_loop_at_once(git_repo, tmp_path):
+    client = RecordingClient()
+    spec = CIRepoConfig(name="demo", url=str(git_repo.path), poll_seconds=3600)
+    observer = Observer([spec], tmp_path / "observer", client, 20)
+    loop = threading.Thread(target=observer.run, daemon=True)  # a stop that fails must not hang the run
+    loop.start()
+    # The loop has polled and delivered: all it has left is its hour's wait for the next poll.
+    wait_until(lambda: client.bodies, what="the head commit delivered by run()")
+    observer.stop()
+    loop.join(timeout=5)
+    assert not loop.is_alive(), "stop() must end the wait for the next poll"
+    assert [[c["sha"] for c in body["commits"]] for body in client.bodies] == [git_repo.commits]
 
 
 def test_a_commit_the_server_could_not_record_is_sent_in_a_shape_it_accepts(git_repo, tmp_path):

@@ -4,6 +4,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -62,35 +63,68 @@ class RunningMonitor:
         )
 
 
+class Clock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# Beyond the span of every test, so that the lamp's re-sends stay out of the keys a test checks.
+RESEND_SECONDS = 3600.0
+
+
+class SteppedMonitor:
+    """The monitor of ``sources`` on a clock the test moves: ``at(now)`` is one round of its loop at
+    that time, so intervals, ``stale_after``, retries and heartbeats pass without waiting. The
+    server is nowhere unless ``server_url`` names one."""
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        *,
+        clock: Clock | None = None,
+        stale_after: float = 60.0,
+        colours: dict | None = None,
+        server_url: str | None = None,
+        token: str = "not-the-token",  # noqa: S107 - a test token for a test server
+        heartbeat: float = 60.0,
+    ) -> None:
+        self.clock = clock or Clock()
+        self.lamp = RecordingLamp()
+        self.publisher = Publisher(server_url or f"http://127.0.0.1:{free_port()}", token)
+        self.monitor = Monitor(
+            sources,
+            LampDriver([self.lamp], resend_seconds=RESEND_SECONDS, clock=self.clock),
+            self.publisher,
+            threading.Event(),
+            colours=colours or DEFAULT_COLOURS,
+            stale_after=stale_after,
+            heartbeat=heartbeat,
+            clock=self.clock,
+        )
+        self.sleep: float | None = None  # what the loop would sleep after the last round
+
+    def at(self, now: float) -> tuple[State, str | None]:
+        """One round at ``now``: the state the monitor decided and the key the lamp shows."""
+        self.clock.now = now
+        self.sleep = self.monitor.step()
+        return self.monitor.state, self.lamp.key
+
+    def source(self, index: int = 0) -> dict:
+        return self.monitor.report()["sources"][index]
+
+    def close(self) -> None:
+        self.publisher.close()
+
+
 @contextmanager
-def running_monitor(
-    sources: Sequence[Source],
-    *,
-    stale_after: float = 0.3,
-    colours: dict | None = None,
-    server_url: str | None = None,
-    token: str = "not-the-token",  # noqa: S107 - a test token for a test server
-    heartbeat: float = 60.0,
-) -> Iterator[RunningMonitor]:
-    """The real monitor loop in a thread, driving the virtual lamp; the server is nowhere unless
-    ``server_url`` names one."""
-    stop = threading.Event()
-    lamp = RecordingLamp()
-    publisher = Publisher(server_url or f"http://127.0.0.1:{free_port()}", token)
-    monitor = Monitor(
-        sources,
-        LampDriver([lamp], resend_seconds=300),
-        publisher,
-        stop,
-        colours=colours or DEFAULT_COLOURS,
-        stale_after=stale_after,
-        heartbeat=heartbeat,
-    )
-    thread = threading.Thread(target=monitor.run, name="monitor")
-    thread.start()
+def stepped_monitor(sources: Sequence[Source], **options: Any) -> Iterator[SteppedMonitor]:
+    stepped = SteppedMonitor(sources, **options)
     try:
-        yield RunningMonitor(monitor, lamp)
+        yield stepped
     finally:
-        stop.set()
-        thread.join(timeout=10)
-        publisher.close()
+        stepped.close()

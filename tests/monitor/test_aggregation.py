@@ -10,7 +10,7 @@ from appliance.monitor.states import State
 from tests.monitor import octopus_fake as octopus
 from tests.monitor import test_cctray as cctray
 from tests.monitor import test_jenkins as jenkins
-from tests.monitor.conftest import running_monitor
+from tests.monitor.conftest import stepped_monitor
 
 
 @pytest.fixture(autouse=True)
@@ -30,9 +30,9 @@ def test_the_lamp_shows_the_worst_state_of_all_sources(fake, http):
     octopus.deployment(fake, "Success")
     cctray.publish(fake, ("app", "Building", "Success"))
     jenkins.build(fake, "FAILURE")
-    with running_monitor(sources(fake, http), stale_after=0.3) as running:
-        running.shows(State.FAILURE, "RED")
-        report = running.monitor.report()
+    with stepped_monitor(sources(fake, http), stale_after=60) as stepped:
+        assert stepped.at(1000) == (State.FAILURE, "RED")
+        report = stepped.monitor.report()
         assert [(s["kind"], s["state"]) for s in report["sources"]] == [
             ("octopus", "success"),
             ("cctray", "building_after_success"),
@@ -42,19 +42,20 @@ def test_the_lamp_shows_the_worst_state_of_all_sources(fake, http):
             "state": "failure",
             "colour": "RED",
             "meaning": "Failed",
-            "driver": running.monitor.lamp.status(),
+            "driver": stepped.monitor.lamp.status(),
         }
         jenkins.build(fake, "SUCCESS")
-        running.shows(State.BUILDING_AFTER_SUCCESS, "CYAN")
+        assert stepped.at(1010) == (State.BUILDING_AFTER_SUCCESS, "CYAN")
         cctray.publish(fake, ("app", "Sleeping", "Success"))
-        running.shows(State.SUCCESS, "GREEN")
+        assert stepped.at(1020) == (State.SUCCESS, "GREEN")
         # One source that cannot be read: the lamp never claims green blindly.
         fake.fail(cctray.FEED, 502, "Bad Gateway")
-        running.shows(State.UNREACHABLE, "PURPLE")
-        assert running.source(1)["error"].startswith("HTTP 502 Bad Gateway from http://127.0.0.1:")
+        assert stepped.at(1030) == (State.SUCCESS, "GREEN")  # until stale_after
+        assert stepped.source(1)["error"].startswith("HTTP 502 Bad Gateway from http://127.0.0.1:")
+        assert stepped.at(1080) == (State.UNREACHABLE, "PURPLE")
         # A known failure outranks a source that cannot be read.
         octopus.deployment(fake, "Failed", ("Success", "Success", "Failed"))
-        running.shows(State.TEST_FAILED, "RED")
+        assert stepped.at(1090) == (State.TEST_FAILED, "RED")
 
 
 def test_the_colour_table_overrides_the_defaults(fake, http):
@@ -62,17 +63,17 @@ def test_the_colour_table_overrides_the_defaults(fake, http):
     cctray.publish(fake, ("app", "Sleeping", "Success"))
     jenkins.build(fake, "FAILURE")
     colours = colour_table({"failure": "ORANGE", "success": "PEA_GREEN"})
-    with running_monitor(sources(fake, http), colours=colours) as running:
-        running.shows(State.FAILURE, "ORANGE")
-        assert running.monitor.report()["lamp"]["colour"] == "ORANGE"
+    with stepped_monitor(sources(fake, http), colours=colours) as stepped:
+        assert stepped.at(1000) == (State.FAILURE, "ORANGE")
+        assert stepped.monitor.report()["lamp"]["colour"] == "ORANGE"
         jenkins.build(fake, "SUCCESS")
-        running.shows(State.SUCCESS, "PEA_GREEN")
+        assert stepped.at(1010) == (State.SUCCESS, "PEA_GREEN")
         jenkins.build(fake, None, previous="SUCCESS")
-        running.shows(State.BUILDING_AFTER_SUCCESS, "CYAN")  # not overridden: the default
+        assert stepped.at(1020) == (State.BUILDING_AFTER_SUCCESS, "CYAN")  # not overridden: the default
 
 
 def test_no_source_at_all_is_unknown():
-    with running_monitor([]) as running:
-        running.shows(State.UNKNOWN, "LIGHT_BLUE")
-        assert running.lamp.sent == ["ON", "LIGHT_BLUE"]
-        assert running.monitor.report()["sources"] == []
+    with stepped_monitor([]) as stepped:
+        assert stepped.at(1000) == (State.UNKNOWN, "LIGHT_BLUE")
+        assert stepped.lamp.sent == ["ON", "LIGHT_BLUE"]
+        assert stepped.monitor.report()["sources"] == []

@@ -4,25 +4,20 @@ the monitor back from the others."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 import requests
 
-from appliance.lamp.driver import LampDriver
-from appliance.monitor.monitor import Monitor
-from appliance.monitor.publisher import Publisher
 from appliance.monitor.settings import CCTraySourceConfig
 from appliance.monitor.sources import SourceError
 from appliance.monitor.sources.cctray import CCTraySource
 from appliance.monitor.sources.http import Http
 from appliance.monitor.sources.octopus import OctopusSource
 from appliance.monitor.states import State
-from tests.conftest import free_port
 from tests.monitor import octopus_fake as octopus
-from tests.monitor.conftest import RecordingLamp, running_monitor
+from tests.monitor.conftest import stepped_monitor
 from tests.monitor.fakes import Answer, FakeService
 
 MIB = 1024 * 1024
@@ -132,39 +127,21 @@ def test_all_the_requests_of_one_read_share_the_deadline(fake, http):
 def test_a_too_slow_answer_keeps_the_last_state_until_stale_after_a_too_large_one_not(
     fake, http, how, at_1010
 ):
-    now = [1000.0]
     octopus.deployment(fake, "Success")
-    lamp = RecordingLamp()
-    publisher = Publisher(f"http://127.0.0.1:{free_port()}", "token")
-    monitor = Monitor(
-        [OctopusSource(octopus.settings(fake, interval=10), http)],
-        LampDriver([lamp], resend_seconds=300, clock=lambda: now[0]),
-        publisher,
-        threading.Event(),
-        stale_after=60,
-        clock=lambda: now[0],
-    )
     answer, expected = {
         "trickle": (trickle(fake), "took longer than 0.5 s"),
         "huge": (huge(fake), "larger than 4 MiB"),
     }[how]
-    try:
-        monitor.step()
-        assert (monitor.state, lamp.key) == (State.SUCCESS, "GREEN")
+    source = OctopusSource(octopus.settings(fake, interval=10), http)
+    with stepped_monitor([source], stale_after=60) as stepped:
+        assert stepped.at(1000) == (State.SUCCESS, "GREEN")
         fake.answer(DEPLOYMENTS, Answer(raw=answer, when=octopus.LATEST))
-        for now[0], state in [(1010, at_1010), (1060, State.UNREACHABLE)]:
-            monitor.step()
-            assert monitor.state is state, now[0]
-            error = monitor.report()["sources"][0]["error"]
-            assert error == f"answer from {fake.url}{DEPLOYMENTS} {expected}"
+        for now, state in [(1010, at_1010), (1060, State.UNREACHABLE)]:
+            assert stepped.at(now)[0] is state, now
+            assert stepped.source()["error"] == f"answer from {fake.url}{DEPLOYMENTS} {expected}"
         octopus.deployment(fake, "Success")
-        now[0] = 1070
-        monitor.step()
-        assert (monitor.state, lamp.key, monitor.report()["sources"][0]["error"]) == (
-            State.SUCCESS, "GREEN", None,
-        )  # fmt: skip
-    finally:
-        publisher.close()
+        assert stepped.at(1070) == (State.SUCCESS, "GREEN")
+        assert stepped.source()["error"] is None
 
 
 def test_a_trickling_source_does_not_hold_the_others_back(fake, http):
@@ -172,12 +149,15 @@ def test_a_trickling_source_does_not_hold_the_others_back(fake, http):
     fake.answer("/cc.xml", Answer(body=feed, content_type="application/xml"))
     octopus.deployment(fake, "Success")
     sources = [cctray(f"{fake.url}/cc.xml", http), OctopusSource(octopus.settings(fake), http)]
-    with running_monitor(sources, stale_after=0.3) as running:
-        running.shows(State.SUCCESS, "GREEN")
+    with stepped_monitor(sources, stale_after=60) as stepped:
+        assert stepped.at(1000) == (State.SUCCESS, "GREEN")
         fake.answer("/cc.xml", Answer(raw=trickle(fake)))
         fake.fail(DEPLOYMENTS, 500)
-        running.shows(State.UNREACHABLE, "PURPLE")
-        trickling, failing = running.source(0), running.source(1)
+        # Each round reads the trickling source for its 0.5 s deadline, then the other one.
+        assert stepped.at(1010) == (State.SUCCESS, "GREEN")
+        assert stepped.source(1)["error"] == f"HTTP 500 Internal Server Error from {fake.url}{DEPLOYMENTS}"
+        assert stepped.at(1060) == (State.UNREACHABLE, "PURPLE")
+        trickling, failing = stepped.source(0), stepped.source(1)
     assert trickling["error"] == f"answer from {fake.url}/cc.xml took longer than 0.5 s"
     assert failing["state"] == "unreachable"
     assert failing["error"] == f"HTTP 500 Internal Server Error from {fake.url}{DEPLOYMENTS}"

@@ -12,7 +12,7 @@ from appliance.monitor.settings import CCTraySourceConfig
 from appliance.monitor.sources import SourceError
 from appliance.monitor.sources.cctray import CCTraySource
 from appliance.monitor.states import State
-from tests.monitor.conftest import running_monitor
+from tests.monitor.conftest import stepped_monitor
 from tests.monitor.fakes import Answer, FakeService
 
 FEED = "/cc.xml"
@@ -104,12 +104,12 @@ def test_basic_authentication_and_the_password_never_in_an_error(fake, http, mon
 
 def test_the_monitor_follows_a_feed(fake, http):
     publish(fake, ("app", "Sleeping", "Success"))
-    with running_monitor([source(fake, http)]) as running:
-        running.shows(State.SUCCESS, "GREEN")
+    with stepped_monitor([source(fake, http)]) as stepped:
+        assert stepped.at(1000) == (State.SUCCESS, "GREEN")
         publish(fake, ("app", "Building", "Success"))
-        running.shows(State.BUILDING_AFTER_SUCCESS, "CYAN")
+        assert stepped.at(1010) == (State.BUILDING_AFTER_SUCCESS, "CYAN")
         publish(fake, ("app", "Sleeping", "Failure"))
-        running.shows(State.FAILURE, "RED")
+        assert stepped.at(1020) == (State.FAILURE, "RED")
         publish(fake, ("app", "Building", "Failure"))
-        running.shows(State.BUILDING_AFTER_FAILURE, "PINK")
-        assert running.source()["name"] == f"cc.xml on {fake.url.removeprefix('http://')}"
+        assert stepped.at(1030) == (State.BUILDING_AFTER_FAILURE, "PINK")
+        assert stepped.source()["name"] == f"cc.xml on {fake.url.removeprefix('http://')}"

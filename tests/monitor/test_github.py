@@ -9,7 +9,7 @@ from appliance.monitor.settings import GitHubSourceConfig
 from appliance.monitor.sources import SourceError
 from appliance.monitor.sources.github import GitHubSource
 from appliance.monitor.states import State
-from tests.monitor.conftest import running_monitor
+from tests.monitor.conftest import stepped_monitor
 from tests.monitor.fakes import FakeService
 
 RUNS = "/repos/team/app/actions/workflows/ci.yml/runs"
@@ -110,10 +110,10 @@ def test_an_unknown_workflow_is_an_error(fake, http):
 def test_the_monitor_follows_a_workflow(fake, http):
     runs(fake, run("completed", "success", 6), when=COMPLETED)
     runs(fake, run("completed", "success", 6))
-    with running_monitor([source(fake, http)]) as running:
-        running.shows(State.SUCCESS, "GREEN")
+    with stepped_monitor([source(fake, http)]) as stepped:
+        assert stepped.at(1000) == (State.SUCCESS, "GREEN")
         runs(fake, run("in_progress"))
-        running.shows(State.BUILDING_AFTER_SUCCESS, "CYAN")
+        assert stepped.at(1010) == (State.BUILDING_AFTER_SUCCESS, "CYAN")
         runs(fake, run("completed", "failure"))
-        running.shows(State.FAILURE, "RED")
-        assert running.source()["name"] == "team/app ci.yml"
+        assert stepped.at(1020) == (State.FAILURE, "RED")
+        assert stepped.source()["name"] == "team/app ci.yml"

@@ -9,7 +9,7 @@ from appliance.monitor.settings import GitLabSourceConfig
 from appliance.monitor.sources import SourceError
 from appliance.monitor.sources.gitlab import GitLabSource
 from appliance.monitor.states import State
-from tests.monitor.conftest import running_monitor
+from tests.monitor.conftest import stepped_monitor
 from tests.monitor.fakes import FakeService
 
 PROJECT = "/api/v4/projects/group%2Fapp"  # a full path is one URL segment
@@ -104,11 +104,11 @@ def test_a_project_without_pipelines_is_unknown_and_a_missing_project_an_error(f
 
 def test_the_monitor_follows_a_pipeline(fake, http):
     latest(fake, "success")
-    with running_monitor([source(fake, http)]) as running:
-        running.shows(State.SUCCESS, "GREEN")
+    with stepped_monitor([source(fake, http)]) as stepped:
+        assert stepped.at(1000) == (State.SUCCESS, "GREEN")
         latest(fake, "running", "success")
-        running.shows(State.BUILDING_AFTER_SUCCESS, "CYAN")
+        assert stepped.at(1010) == (State.BUILDING_AFTER_SUCCESS, "CYAN")
         latest(fake, "failed")
-        running.shows(State.FAILURE, "RED")
+        assert stepped.at(1020) == (State.FAILURE, "RED")
         latest(fake, "pending", "failed")
-        running.shows(State.BUILDING_AFTER_FAILURE, "PINK")
+        assert stepped.at(1030) == (State.BUILDING_AFTER_FAILURE, "PINK")

@@ -11,7 +11,7 @@ from appliance.monitor.settings import JenkinsSourceConfig
 from appliance.monitor.sources import SourceError
 from appliance.monitor.sources.jenkins import JenkinsSource
 from appliance.monitor.states import State
-from tests.monitor.conftest import running_monitor
+from tests.monitor.conftest import stepped_monitor
 from tests.monitor.fakes import FakeService
 
 JOB = "/job/app"
@@ -97,12 +97,12 @@ def test_basic_authentication_with_the_api_token(fake, http, monkeypatch):
 
 def test_the_monitor_follows_a_job(fake, http):
     build(fake, "SUCCESS")
-    with running_monitor([source(fake, http)]) as running:
-        running.shows(State.SUCCESS, "GREEN")
+    with stepped_monitor([source(fake, http)]) as stepped:
+        assert stepped.at(1000) == (State.SUCCESS, "GREEN")
         build(fake, None, 13, previous="SUCCESS")
-        running.shows(State.BUILDING_AFTER_SUCCESS, "CYAN")
+        assert stepped.at(1010) == (State.BUILDING_AFTER_SUCCESS, "CYAN")
         build(fake, "UNSTABLE", 13)
-        running.shows(State.FAILURE, "RED")
+        assert stepped.at(1020) == (State.FAILURE, "RED")
         build(fake, "ABORTED", 14)
-        running.shows(State.CANCELLED, "BROWN")
-        assert running.source()["name"] == "app"
+        assert stepped.at(1030) == (State.CANCELLED, "BROWN")
+        assert stepped.source()["name"] == "app"

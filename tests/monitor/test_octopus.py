@@ -1,20 +1,17 @@
-"""Octopus Deploy through the real monitor loop against a fake Octopus server on 127.0.0.1."""
+"""Octopus Deploy through the monitor, stepped on its own clock, against a fake Octopus server on
+127.0.0.1."""
 
 from __future__ import annotations
 
 import logging
-import threading
 
 import pytest
 
-from appliance.lamp.driver import LampDriver
-from appliance.monitor.monitor import Monitor
-from appliance.monitor.publisher import Publisher
 from appliance.monitor.sources.octopus import OctopusSource
 from appliance.monitor.states import State
 from tests.conftest import free_port
 from tests.monitor import octopus_fake as octopus
-from tests.monitor.conftest import RecordingLamp, running_monitor
+from tests.monitor.conftest import stepped_monitor
 from tests.monitor.fakes import Answer
 
 
@@ -25,24 +22,21 @@ def api_key(monkeypatch):
 
 def test_a_deployment_is_followed_from_queued_through_each_step_to_success(fake, http):
     octopus.no_deployments(fake)
-    with running_monitor([OctopusSource(octopus.settings(fake), http)]) as running:
-        running.shows(State.UNKNOWN, "LIGHT_BLUE")
+    with stepped_monitor([OctopusSource(octopus.settings(fake), http)]) as stepped:
+        assert stepped.at(1000) == (State.UNKNOWN, "LIGHT_BLUE")
         octopus.deployment(fake, "Queued", ("Pending", "Pending", "Pending"))
-        running.shows(State.QUEUED, "WHITE")
+        assert stepped.at(1010) == (State.QUEUED, "WHITE")
         octopus.deployment(fake, "Executing", ("Running", "Pending", "Pending"))
-        running.shows(State.ACQUIRING, "SKY_BLUE")
+        assert stepped.at(1020) == (State.ACQUIRING, "SKY_BLUE")
         octopus.deployment(fake, "Executing", ("Success", "Running", "Pending"))
-        running.shows(State.DEPLOYING, "BLUE")
-        assert running.source()["detail"] == "Deploy: running"
+        assert stepped.at(1030) == (State.DEPLOYING, "BLUE")
+        assert stepped.source()["detail"] == "Deploy: running"
         octopus.deployment(fake, "Executing", ("Success", "Success", "Running"))
-        running.shows(State.TESTING, "DARK_BLUE")
+        assert stepped.at(1040) == (State.TESTING, "DARK_BLUE")
         octopus.deployment(fake, "Success")
-        running.shows(State.SUCCESS, "GREEN")
-        report = running.source()
-    assert [key for key in running.lamp.sent if key != "ON"] == [
-        "LIGHT_BLUE", "WHITE", "SKY_BLUE", "BLUE", "DARK_BLUE", "GREEN",
-    ]  # fmt: skip
-    assert running.lamp.sent[0] == "ON"
+        assert stepped.at(1050) == (State.SUCCESS, "GREEN")
+        report = stepped.source()
+    assert stepped.lamp.sent == ["ON", "LIGHT_BLUE", "WHITE", "SKY_BLUE", "BLUE", "DARK_BLUE", "GREEN"]
     assert report["link"] == f"{fake.url}/app#/{octopus.SPACE}/tasks/{octopus.TASK}"
     assert report["error"] is None
     assert {seen.headers["X-Octopus-ApiKey"] for seen in fake.seen} == {octopus.API_KEY}
@@ -78,13 +72,12 @@ def test_a_deployment_that_does_not_succeed_is_never_green(
     fake, http, state, statuses, options, expected, colour
 ):
     octopus.deployment(fake, "Success")
-    with running_monitor([OctopusSource(octopus.settings(fake), http)]) as running:
-        running.shows(State.SUCCESS, "GREEN")
-        before = len(running.lamp.sent)
+    with stepped_monitor([OctopusSource(octopus.settings(fake), http)]) as stepped:
+        assert stepped.at(1000) == (State.SUCCESS, "GREEN")
         octopus.deployment(fake, state, statuses, **options)
-        running.shows(expected, colour)
-        assert running.source()["link"].endswith(f"/tasks/{octopus.TASK}")
-    assert "GREEN" not in running.lamp.sent[before:]
+        assert stepped.at(1010) == (expected, colour)
+        assert stepped.source()["link"].endswith(f"/tasks/{octopus.TASK}")
+    assert stepped.lamp.sent == ["ON", "GREEN", colour]
 
 
 def test_steps_are_mapped_by_the_names_in_the_settings(fake, http):
@@ -139,16 +132,16 @@ def broken(fake, how: str) -> str:
 def test_an_unreadable_server_turns_unreachable_after_stale_after_and_recovers(fake, http, caplog, how):
     caplog.set_level(logging.DEBUG)
     octopus.deployment(fake, "Success")
-    with running_monitor([OctopusSource(octopus.settings(fake), http)], stale_after=0.3) as running:
-        running.shows(State.SUCCESS, "GREEN")
+    with stepped_monitor([OctopusSource(octopus.settings(fake), http)], stale_after=60) as stepped:
+        assert stepped.at(1000) == (State.SUCCESS, "GREEN")
         expected = broken(fake, how)
-        running.shows(State.UNREACHABLE, "PURPLE")
-        error = running.source()["error"]
+        assert stepped.at(1060) == (State.UNREACHABLE, "PURPLE")
+        error = stepped.source()["error"]
         assert expected in error
         assert octopus.API_KEY not in error
         octopus.deployment(fake, "Failed", ("Success", "Success", "Failed"))
-        running.shows(State.TEST_FAILED, "RED")
-        assert running.source()["error"] is None
+        assert stepped.at(1070) == (State.TEST_FAILED, "RED")
+        assert stepped.source()["error"] is None
     assert octopus.API_KEY not in caplog.text
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(
@@ -158,33 +151,18 @@ def test_an_unreadable_server_turns_unreachable_after_stale_after_and_recovers(f
 
 
 def test_a_failed_read_keeps_the_last_state_until_stale_after(fake, http):
-    now = [1000.0]
     octopus.deployment(fake, "Success")
-    lamp = RecordingLamp()
-    publisher = Publisher(f"http://127.0.0.1:{free_port()}", "token")
-    monitor = Monitor(
-        [OctopusSource(octopus.settings(fake, interval=10), http)],
-        LampDriver([lamp], resend_seconds=300, clock=lambda: now[0]),
-        publisher,
-        threading.Event(),
-        stale_after=60,
-        clock=lambda: now[0],
-    )
-    try:
-        assert monitor.step() == pytest.approx(1.0)  # the next try at the unreachable server
-        assert (monitor.state, lamp.key) == (State.SUCCESS, "GREEN")
+    source = OctopusSource(octopus.settings(fake, interval=10), http)
+    with stepped_monitor([source], stale_after=60) as stepped:
+        assert stepped.at(1000) == (State.SUCCESS, "GREEN")
+        assert stepped.sleep == pytest.approx(1.0)  # the next try at the unreachable server
         fake.fail(f"{octopus.api()}/deployments", 503, "maintenance")
-        for now[0], expected in [(1010, State.SUCCESS), (1050, State.SUCCESS), (1060, State.UNREACHABLE)]:
-            monitor.step()
-            assert monitor.state is expected, now[0]
-            assert "HTTP 503 Service Unavailable" in monitor.report()["sources"][0]["error"]
-        assert lamp.key == "PURPLE"
+        green, purple = (State.SUCCESS, "GREEN"), (State.UNREACHABLE, "PURPLE")
+        for now, expected in [(1010, green), (1050, green), (1060, purple)]:
+            assert stepped.at(now) == expected, now
+            assert "HTTP 503 Service Unavailable" in stepped.source()["error"]
         octopus.deployment(fake, "Success")
-        now[0] = 1070
-        monitor.step()
-        assert (monitor.state, lamp.key) == (State.SUCCESS, "GREEN")
-    finally:
-        publisher.close()
+        assert stepped.at(1070) == green
 
 
 def test_the_api_key_is_read_at_each_poll_and_a_missing_one_is_an_error_without_secrets(

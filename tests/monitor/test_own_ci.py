@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,13 +18,14 @@ from appliance.lamp.driver import LampDriver
 from appliance.lamp.keys import CODES
 from appliance.monitor.monitor import Monitor
 from appliance.monitor.publisher import Publisher
-from appliance.monitor.sources.own_ci import OwnCIFeed, RepoBuilds, own_ci_feed
+from appliance.monitor.sources.own_ci import IDLE_SECONDS, OwnCIFeed, RepoBuilds, own_ci_feed
 from appliance.monitor.states import State
 from tests.ci.conftest import ci_config
 from tests.conftest import APPLIANCE, ApplianceServer, free_port, http_json, wait_until, write_config
-from tests.monitor.conftest import RecordingLamp, RunningMonitor
+from tests.monitor.conftest import Clock, RecordingLamp, RunningMonitor, SteppedMonitor
 
 REPO = {"name": "app", "url": "/srv/app.git"}
+STALE_AFTER = 60.0
 
 
 class Runner:
@@ -73,14 +73,14 @@ def ci_server(start_server) -> ApplianceServer:
 
 
 @contextmanager
-def followed(server: ApplianceServer, stale_after: float = 60.0) -> Iterator[RunningMonitor]:
+def followed(server: ApplianceServer) -> Iterator[RunningMonitor]:
     """The real monitor loop and the own-CI feed in threads, as ``appliance monitor`` runs them,
     with a recording lamp and a short back-off."""
     stop = threading.Event()
     lamp = RecordingLamp()
     publisher = Publisher(f"http://127.0.0.1:{free_port()}", "not-the-token")
-    feed = OwnCIFeed(server.url, ["app"], stale_after, first_retry=0.05, max_retry=0.2)
-    monitor = Monitor(feed.sources, LampDriver([lamp]), publisher, stop, stale_after=stale_after)
+    feed = OwnCIFeed(server.url, ["app"], STALE_AFTER, first_retry=0.05, max_retry=0.2)
+    monitor = Monitor(feed.sources, LampDriver([lamp]), publisher, stop, stale_after=STALE_AFTER)
     feed.start(monitor.wake)
     thread = threading.Thread(target=monitor.run, name="monitor")
     thread.start()
@@ -155,27 +155,43 @@ def test_the_state_at_start_is_read_from_the_api(ci_server):
 
 @pytest.mark.slow
 def test_a_lost_stream_turns_unreachable_after_stale_after_and_recovers(ci_server):
+    """The monitor stepped on a clock the test moves, which the feed shares: only the stream and
+    the server act in real time."""
     runner = Runner(ci_server)
     runner.build("a", "passed")
-    with followed(ci_server, stale_after=2.0) as running:
-        running.shows(State.SUCCESS, "GREEN")
-        time.sleep(2.5)  # a quiet stream, longer than stale_after: no news is not staleness
-        assert running.source()["state"] == "success"
-        ci_server.stop()
+    clock = Clock()
+    feed = OwnCIFeed(ci_server.url, ["app"], STALE_AFTER, clock=clock, first_retry=0.05, max_retry=0.2)
+    stepped = SteppedMonitor(feed.sources, clock=clock, stale_after=STALE_AFTER)
+    feed.start(stepped.monitor.wake)
+
+    def error_at(now: float) -> str | None:
+        stepped.at(now)
+        return stepped.source()["error"]
+
+    try:
+        assert stepped.at(1000) == (State.SUCCESS, "GREEN")
+        # Read again long after stale_after, a quiet stream is still good: no news is not staleness.
+        lost = 1000 + IDLE_SECONDS
+        assert stepped.at(lost) == (State.SUCCESS, "GREEN")
+        ci_server.stop()  # while the clock stands at ``lost``
         # The error shows at once; the state stays until stale_after from the loss.
-        error = wait_until(lambda: running.source()["error"], what="the lost stream's error")
-        assert "/events" in error
-        assert running.source()["state"] == "success"
-        running.shows(State.UNREACHABLE, "PURPLE")
-        assert running.source()["error"] == f"cannot connect to {ci_server.url}/events: Connection refused"
+        assert "/events" in wait_until(lambda: error_at(lost), what="the lost stream's error")
+        assert stepped.at(lost + STALE_AFTER - 1) == (State.SUCCESS, "GREEN")
+        refused = f"cannot connect to {ci_server.url}/events: Connection refused"
+        wait_until(lambda: error_at(lost + STALE_AFTER) == refused, what=refused)
+        assert stepped.at(lost + STALE_AFTER) == (State.UNREACHABLE, "PURPLE")
         ci_server.start()
-        running.shows(State.SUCCESS, "GREEN")
-        assert running.source()["error"] is None
+        back = lost + STALE_AFTER + 10
+        wait_until(lambda: stepped.at(back) == (State.SUCCESS, "GREEN"), what="the stream followed again")
+        assert stepped.source()["error"] is None
         runner.push("b")
-        running.shows(State.BUILDING_AFTER_SUCCESS, "CYAN")
+        wait_until(lambda: stepped.at(back) == (State.BUILDING_AFTER_SUCCESS, "CYAN"), what="the push")
         runner.finish(runner.claim(), "failed")
-        running.shows(State.FAILURE, "RED")
-        assert running.lamp.sent == ["ON", "GREEN", "PURPLE", "GREEN", "CYAN", "RED"]
+        wait_until(lambda: stepped.at(back) == (State.FAILURE, "RED"), what="the failed build")
+        assert stepped.lamp.sent == ["ON", "GREEN", "PURPLE", "GREEN", "CYAN", "RED"]
+    finally:
+        feed.close()
+        stepped.close()
 
 
 @pytest.mark.slow

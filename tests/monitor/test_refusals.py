@@ -9,7 +9,6 @@ its own clock.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -18,9 +17,6 @@ import pytest
 
 from appliance.auth import role_token
 from appliance.config import Config
-from appliance.lamp.driver import LampDriver
-from appliance.monitor.monitor import Monitor
-from appliance.monitor.publisher import Publisher
 from appliance.monitor.sources import Reading, Source
 from appliance.monitor.sources.http import Http
 from appliance.monitor.sources.octopus import OctopusSource
@@ -31,7 +27,7 @@ from tests.monitor import test_cctray as cctray
 from tests.monitor import test_github as github
 from tests.monitor import test_gitlab as gitlab
 from tests.monitor import test_jenkins as jenkins
-from tests.monitor.conftest import RecordingLamp
+from tests.monitor.conftest import SteppedMonitor
 from tests.monitor.fakes import Answer, FakeService
 
 STALE_AFTER = 60.0
@@ -43,54 +39,41 @@ def api_key(monkeypatch):
     monkeypatch.setenv(octopus.KEY_VARIABLE, octopus.API_KEY)
 
 
-class SteppedMonitor:
-    """The monitor of one source, stepped by hand at the times a test names, reporting to a server."""
+@dataclass(frozen=True)
+class Reporting:
+    """A stepped monitor of one source that reports to the server in this process."""
 
-    def __init__(self, source: Source, server_url: str, token: str):
-        self.now = 0.0
-        self.lamp = RecordingLamp()
-        self.publisher = Publisher(server_url, token)
-        self.status_url = f"{server_url}/api/status"
-        self.monitor = Monitor(
-            [source],
-            LampDriver([self.lamp], resend_seconds=300, clock=self.clock),
-            self.publisher,
-            threading.Event(),
-            stale_after=STALE_AFTER,
-            clock=self.clock,
-        )
-
-    def clock(self) -> float:
-        return self.now
+    stepped: SteppedMonitor
+    status_url: str
 
     def at(self, now: float) -> tuple[State, str | None, str | None]:
         """Step at ``now``: the state, the lamp's key and the error on the source's tile, once
         ``/api/status`` is checked to show the same state and error."""
-        self.now = now
-        self.monitor.step()
-        tile = self.monitor.report()["sources"][0]
+        state, key = self.stepped.at(now)
+        tile = self.stepped.source()
         _status, body = http_json(self.status_url)
         served = body["monitor"]
         assert (served["state"], served["sources"][0]["state"], served["sources"][0]["error"]) == (
-            self.monitor.state.value, tile["state"], tile["error"],
+            state.value, tile["state"], tile["error"],
         )  # fmt: skip
-        return self.monitor.state, self.lamp.key, tile["error"]
+        return state, key, tile["error"]
 
 
 @pytest.fixture
-def stepped(in_process_server, tmp_path) -> Iterator[Callable[[Source], SteppedMonitor]]:
+def stepped(in_process_server, tmp_path) -> Iterator[Callable[[Source], Reporting]]:
     config = Config(data_dir=tmp_path / "data")
     _server, port = in_process_server(config)
+    server_url = f"http://127.0.0.1:{port}"
     token = role_token(config, "monitor")
     made: list[SteppedMonitor] = []
 
-    def make(source: Source) -> SteppedMonitor:
-        made.append(SteppedMonitor(source, f"http://127.0.0.1:{port}", token))
-        return made[-1]
+    def make(source: Source) -> Reporting:
+        made.append(SteppedMonitor([source], stale_after=STALE_AFTER, server_url=server_url, token=token))
+        return Reporting(made[-1], f"{server_url}/api/status")
 
     yield make
     for monitor in made:
-        monitor.publisher.close()
+        monitor.close()
 
 
 @dataclass(frozen=True)

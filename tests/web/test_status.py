@@ -1,3 +1,47 @@
+"""The status page at ``/`` and its JSON twin ``/api/status`` show the same: the lamp the monitor
+reported, its sources, and the programs supervisord runs."""
+
+import pytest
+
+from appliance.config import Config, StackConfig
+from appliance.web import create_app
+from tests.conftest import wait_until
+from tests.twins import Element, parse, track_reads, unread_keys
+from tests.web.test_monitor_report import REPORT
+
+# What the JSON holds that the page leaves out; any other key it holds must be on the page.
+NOT_ON_THE_PAGE = {
+    "monitor.state",  # shown as its meaning and colour
+    "monitor.driver.key",  # the colour, which the page names
+    "monitor.driver.sent_at",
+    "monitor.driver.resend_seconds",
+    "monitor.sources[].checked_at",
+    "monitor.sources[].detail",
+    "stack.error",  # the page says supervisord is not reachable at its socket
+    "stack.socket",  # named only while supervisord is not reachable
+    "stack.programs[].group",  # part of the name
+    "stack.programs[].pid",  # part of the description
+}
+
+# A report with a source of each kind of tile and a lamp backend that works and one that does not.
+RICH_REPORT = {
+    "lamp": {
+        **REPORT["lamp"],
+        "driver": {
+            "key": "RED",
+            "backends": [
+                {"name": "lirc", "ok": False, "error": "lircd does not answer <on> /run/lirc", "detail": "x"},
+                {"name": "virtual", "ok": True, "error": None, "detail": "showing RED & more"},
+            ],
+        },
+    },
+    "sources": [
+        *REPORT["sources"],
+        {"name": "nightly <main>", "kind": "jenkins", "state": "unreachable", "error": "HTTP 503 & down"},
+    ],
+}
+
+
 def test_the_status_page_says_when_supervisord_is_not_running(client, app_config):
     response = client.get("/")
     assert response.status_code == 200
@@ -5,8 +49,106 @@ def test_the_status_page_says_when_supervisord_is_not_running(client, app_config
     assert str(app_config.supervisor_socket).encode() in response.data
 
 
-def test_the_status_json_twin_has_the_same_content(client):
-    body = client.get("/api/status").get_json()
-    assert body["stack"]["reachable"] is False
-    assert body["stack"]["programs"] == []
-    assert "supervisord does not answer" in body["stack"]["error"]
+def put_report(application, body: dict) -> None:
+    token = application.extensions["appliance"].credentials.tokens["monitor"]
+    response = application.test_client().put(
+        "/api/monitor", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 204, response.get_json()
+
+
+def test_the_status_json_twin_has_the_same_content(app, client):
+    put_report(app, RICH_REPORT)
+    status = assert_page_shows_its_twin(client)
+    assert [s["name"] for s in status["monitor"]["sources"]] == ["integration", "nightly <main>"]
+    assert status["stack"]["reachable"] is False
+
+
+@pytest.mark.slow
+def test_the_status_json_twin_has_the_same_programs(supervisord, tmp_path):
+    (supervisord.include_dir / "demo.conf").write_text(
+        "[program:idle]\ncommand = sleep 600\nautostart = false\n\n"
+        "[program:once]\ncommand = true\nstartsecs = 0\nautorestart = false\n\n"
+        "[group:web]\nprograms = idle, once\n"
+    )
+    supervisord.client.call("reloadConfig")
+    supervisord.client.call("addProcessGroup", "web")
+    # States whose descriptions stand still, unlike a running program's uptime.
+    wait_until(
+        lambda: {p.state for p in supervisord.client.processes()} == {"STOPPED", "EXITED"},
+        what="web:idle stopped and web:once exited",
+    )
+    application = create_app(
+        Config(data_dir=tmp_path / "data", stack=StackConfig(supervisor_socket=supervisord.socket))
+    )
+    try:
+        put_report(application, RICH_REPORT)
+        status = assert_page_shows_its_twin(application.test_client())
+    finally:
+        application.extensions["appliance"].db.close()
+    assert [p["name"] for p in status["stack"]["programs"]] == ["web:idle", "web:once"]
+
+
+def assert_page_shows_its_twin(client) -> dict:
+    """Compare ``/`` with ``/api/status``, both ways; returns the JSON."""
+    status = track_reads(client.get("/api/status").get_json())
+    page = parse(client.get("/").get_data(as_text=True))
+    assert shown_on(page) == expected_from(status)
+    assert unread_keys(status) <= NOT_ON_THE_PAGE
+    return status
+
+
+def expected_from(status: dict) -> dict:
+    """What the page must show of its JSON twin, in the page's words."""
+    report, stack = status["monitor"], status["stack"]
+    return {
+        "version": f"appliance {status['version']}",
+        "lamp colour": report["colour"],
+        "lamp meaning": report["meaning"],
+        "lamp detail": f"{report['colour']} · reported {report['received_at']}",
+        "backends": [
+            f"{b['name']}: {b['detail']}" if b["ok"] else f"{b['name']}: cannot send: {b['error']}"
+            for b in report["driver"]["backends"]
+        ],
+        "sources": [
+            {
+                "name": source["name"],
+                "state": f"state-{source['state']}",
+                "texts": [
+                    source["name"],
+                    source["kind"],
+                    source["meaning"],
+                    *([source["error"]] if source["error"] else []),
+                    *([f"since {source['since']}"] if source["since"] else []),
+                    *(["open"] if source["link"] else []),
+                ],
+                "link": source["link"],
+            }
+            for source in report["sources"]
+        ],
+        "unreachable socket": None if stack["reachable"] else stack["socket"],
+        "programs": [[p["name"], p["state"], p["description"]] for p in stack["programs"]],
+    }
+
+
+def shown_on(page: Element) -> dict:
+    """What the status page shows, in the terms of ``expected_from``."""
+    stack_error = page.one(id="stack-error")
+    return {
+        "version": page.one("footer").text,
+        "lamp colour": page.one(id="lamp").attrs["data-colour"],
+        "lamp meaning": page.one(id="lamp-meaning").text,
+        "lamp detail": page.one(id="lamp-detail").text,
+        "backends": [item.text for item in page.one(id="lamp-backends").select("li")],
+        "sources": [
+            {
+                "name": tile.attrs["data-source"],
+                "state": next(name for name in tile.attrs["class"].split() if name.startswith("state-")),
+                "texts": [element.text for element in tile.children if isinstance(element, Element)],
+                "link": next((a.attrs["href"] for a in tile.select("a")), None),
+            }
+            for tile in page.select("li", data_source=True)
+        ],
+        "unreachable socket": None if "hidden" in stack_error.attrs else stack_error.select("code")[0].text,
+        "programs": [row.cells() for row in page.select("tr", data_program=True)],
+    }
