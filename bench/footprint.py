@@ -15,38 +15,31 @@ from exec to the first good /healthz.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from support import free_port, wait_for
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from support import describe, rss_kib
 
 from appliance.supervisor import Supervisor, SupervisorUnavailable
+from tests.harness import (
+    APPLIANCE,
+    VENV_BIN,
+    ApplianceServer,
+    ci_config,
+    free_port,
+    healthy,
+    passing_repo,
+    stop_process,
+    wait_until,
+    write_config,
+)
 
-BIN = Path(sys.executable).parent
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
-            return json.loads(response.read())["ok"]
-    except OSError:
-        return False
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def pss_kib(pid: int) -> int:
@@ -63,32 +56,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def write_config(directory: Path, port: int, ci_repo: Path | None = None) -> Path:
-    config = directory / "appliance.toml"
-    text = f'data_dir = "{directory / "data"}"\n[server]\nport = {port}\n'
-    if ci_repo is not None:
-        # One repository to watch, so that the stack runs its observer and a runner too.
-        text += f'[ci]\nrunners = 1\n[[ci.repos]]\nname = "app"\nurl = "{ci_repo}"\n'
-    config.write_text(text)
-    return config
-
-
-def make_repository(path: Path) -> Path:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
-           "GIT_COMMITTER_EMAIL": "b@b"}  # fmt: skip
-    path.mkdir()
-    (path / "tests").mkdir()
-    (path / "tests" / "test_ok.py").write_text("import unittest\n\nclass T(unittest.TestCase):\n"
-                                               "    def test_ok(self):\n        pass\n")  # fmt: skip
-    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "first"]):
-        subprocess.run(["git", "-C", str(path), *args], check=True, env=env)
-    return path
-
-
 def start_stack(config: Path, data_dir: Path) -> subprocess.Popen:
     """supervisord with the stack's own configuration, logging each XML-RPC call it answers."""
     generated = subprocess.run(
-        [str(BIN / "appliance"), "stack", "generate", "--config", str(config)],
+        [APPLIANCE, "stack", "generate", "--config", str(config)],
         check=True,
         capture_output=True,
         text=True,
@@ -98,7 +69,7 @@ def start_stack(config: Path, data_dir: Path) -> subprocess.Popen:
     conf = data_dir / "run" / "supervisord.conf"
     conf.write_text(generated.replace("[supervisord]\n", "[supervisord]\nloglevel = trace\n", 1))
     return subprocess.Popen(
-        [str(BIN / "supervisord"), "--nodaemon", "--configuration", str(conf)],
+        [str(VENV_BIN / "supervisord"), "--nodaemon", "--configuration", str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -111,7 +82,10 @@ def supervisord_calls(data_dir: Path) -> int:
 
 def measure_stack(directory: Path, idle_seconds: float) -> None:
     port = free_port()
-    config = write_config(directory, port, make_repository(directory / "repo"))
+    repo = passing_repo(directory / "repo")
+    # One repository to watch, so that the stack runs its observer and a runner too.
+    ci = ci_config([{"name": "app", "url": str(repo.path)}], runners=1)
+    config = write_config(directory / "appliance.toml", directory / "data", port, ci)
     stack = start_stack(config, directory / "data")
     supervisor = Supervisor(directory / "data" / "run" / "supervisor.sock")
 
@@ -123,8 +97,8 @@ def measure_stack(directory: Path, idle_seconds: float) -> None:
         return bool(processes) and all(p.state == "RUNNING" for p in processes)
 
     try:
-        wait_for(all_running)
-        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"))
+        wait_until(all_running, timeout=60, interval=0.01, what="every program RUNNING")
+        wait_until(lambda: healthy(f"http://127.0.0.1:{port}"), timeout=60, interval=0.01)
         pids = {"supervisord": stack.pid} | {p.full_name: p.pid for p in supervisor.processes()}
         time.sleep(5)  # let start-up work (the first build of the repository) settle
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -146,33 +120,20 @@ def measure_stack(directory: Path, idle_seconds: float) -> None:
         )
         print(f"supervisord calls per minute while idle: {calls * 60 / elapsed:.1f}")
     finally:
-        stack.send_signal(signal.SIGTERM)
-        stack.wait(timeout=30)
+        stop_process(stack)
 
 
 def measure_cold_start(directory: Path, starts: int) -> None:
     times = []
     for n in range(starts):
-        port = free_port()
-        run_dir = directory / f"start{n}"
-        run_dir.mkdir()
-        config = write_config(run_dir, port)
+        server = ApplianceServer(directory / f"start{n}")
         began = time.monotonic()
-        server = subprocess.Popen(
-            [str(BIN / "appliance"), "server", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         try:
-            wait_for(lambda port=port: healthy(f"http://127.0.0.1:{port}"))
+            server.start(interval=0.01)
             times.append(time.monotonic() - began)
         finally:
-            server.terminate()
-            server.wait(timeout=15)
-    print(
-        f"server cold start to first /healthz: median {statistics.median(times):.2f} s, "
-        f"min {min(times):.2f} s, max {max(times):.2f} s over {starts} starts (new database each time)"
-    )
+            server.stop()
+    print(f"server cold start to first /healthz: {describe(times, digits=2)} starts (new database each time)")
 
 
 def main() -> None:

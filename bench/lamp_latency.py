@@ -6,7 +6,7 @@ script watches that file grow (every millisecond) and decodes the frames with th
 tests use (`appliance.lamp.nec`). `appliance monitor` drives it through the real irsend, and
 reports to a real `appliance server`.
 
-1. A polled source: a fake Jenkins job (a small HTTP server in this script) read every
+1. A polled source: a fake Jenkins job (the tests' fake HTTP service) read every
    `--interval` seconds (1 s). Its last build turns SUCCESS / FAILURE in turn, at phases spread
    over the interval; the latency runs from the change to the GREEN / RED frame (target: the
    interval + at most 100 ms), and from the first poll that saw the change to the frame.
@@ -21,228 +21,136 @@ reports to a real `appliance server`.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from support import free_port
-from support import wait_for as _wait_for
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from support import describe
 
 from appliance.lamp.keys import CODES
-from appliance.lamp.nec import decode_nec
+from tests.harness import (
+    ApplianceServer,
+    LircDaemon,
+    ci_config,
+    http_json,
+    start_appliance,
+    stop_process,
+    wait_until,
+    write_config,
+)
+from tests.monitor.fakes import Answer, FakeService
 
-# A millisecond poll: the wait itself must not blur the latency being measured.
-wait_for = functools.partial(_wait_for, timeout=30.0, interval=0.001)
-
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parent.parent
 KEYS = {code: key for key, code in CODES.items()}
 JOB = "/job/bench"
+LAST_BUILD = f"{JOB}/lastBuild/api/json"
+REPO = {"name": "app", "url": "/srv/app.git"}
 
 
-class Lircd:
-    """lircd with the file driver; ``keys()`` are the keys of the frames sent so far."""
-
-    def __init__(self, directory: Path):
-        directory.mkdir(parents=True)
-        self.socket = directory / "lircd.sock"
-        self.frames = directory / "frames"
-        self._size, self._keys = -1, []
-        self.process = subprocess.Popen(
-            [
-                "lircd", "--nodaemon", "--driver=file", f"--device={self.frames}",
-                f"--output={self.socket}", f"--pidfile={directory / 'lircd.pid'}",
-                f"--logfile={directory / 'lircd.log'}", str(ROOT / "lircd.conf"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for(self.socket.exists, interval=0.01)
-
-    def keys(self) -> list[str]:
-        try:
-            size = self.frames.stat().st_size
-        except FileNotFoundError:
-            return []
-        if size != self._size:  # decoded again only when lircd wrote something
-            self._size, self._keys = size, [KEYS[code] for code in decode_nec(self.frames.read_text())]
-        return self._keys
-
-    def next_frame(self, sent_before: int) -> tuple[str, float]:
-        """The key of the first frame after the first ``sent_before`` ones, and when it was seen."""
-        keys = wait_for(lambda: (keys := self.keys())[sent_before:] and keys)
-        return keys[sent_before], time.monotonic()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+def wait(condition):
+    """A millisecond poll: the wait itself must not blur the latency being measured."""
+    return wait_until(condition, timeout=30.0, interval=0.001)
 
 
-class Stack:
-    """A real `appliance server`, and `appliance monitor` processes started against it."""
-
-    def __init__(self, directory: Path, lircd: Lircd):
-        self.directory = directory
-        self.lircd = lircd
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.repo = '\n[[ci.repos]]\nname = "app"\nurl = "/srv/app.git"\n'
-        self.server = self._start("server", self._config("server", self.repo))
-        wait_for(self._healthy, interval=0.05)
-        self.token = (directory / "data" / "secrets" / "api-token").read_text().strip()
-
-    def _config(self, name: str, extra: str) -> Path:
-        path = self.directory / f"{name}.toml"
-        lirc = f'[lamp.lirc]\nsocket = "{self.lircd.socket}"\n'
-        lamp = f'[lamp]\nbackend = "lirc"\nresend_seconds = 3600\n\n{lirc}'
-        path.write_text(
-            f'data_dir = "{self.directory / "data"}"\n\n[server]\nport = {self.port}\n\n{lamp}{extra}'
-        )
-        return path
-
-    def _start(self, program: str, config: Path) -> subprocess.Popen:
-        with (self.directory / f"{config.stem}.log").open("ab") as log:
-            return subprocess.Popen(
-                [str(BIN / "appliance"), program, "--config", str(config)], stdout=log, stderr=log
-            )
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
-                return json.loads(response.read())["ok"]
-        except OSError:
-            return False
-
-    def monitor(self, name: str, extra: str) -> subprocess.Popen:
-        return self._start("monitor", self._config(name, extra))
-
-    def post(self, path: str, body: object = None) -> dict | None:
-        request = urllib.request.Request(
-            self.url + path,
-            data=json.dumps(body if body is not None else {}).encode(),
-            method="POST",
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
-
-    @staticmethod
-    def stop(process: subprocess.Popen) -> None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+def keys(lircd: LircDaemon) -> list[str]:
+    """The keys of the frames lircd sent so far."""
+    return [KEYS[code] for code in lircd.codes()]
 
 
-class FakeJob:
-    """A Jenkins job whose last build result the script sets: `GET {JOB}/lastBuild/api/json`."""
-
-    def __init__(self) -> None:
-        self.number, self.result = 1, "SUCCESS"
-        self.reads: list[tuple[float, int]] = []  # when each poll was answered, with which build
-        job = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                number, result = job.number, job.result
-                job.reads.append((time.monotonic(), number))
-                body = json.dumps(
-                    {"number": number, "url": f"{JOB}/{number}/", "result": result, "building": False}
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{JOB}"
-
-    def set(self, result: str) -> None:
-        self.result, self.number = result, self.number + 1  # the number last: it marks the change
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def next_frame(lircd: LircDaemon, sent_before: int) -> tuple[str, float]:
+    """The key of the first frame after the first ``sent_before`` ones, and when it was seen."""
+    sent = wait(lambda: (frames := keys(lircd))[sent_before:] and frames)
+    return sent[sent_before], time.monotonic()
 
 
-def polled(stack: Stack, changes: int, interval: float) -> tuple[list[float], list[float]]:
-    job = FakeJob()
-    monitor = stack.monitor("polled", f'\n[[monitor.jenkins]]\njob = "{job.url}"\ninterval = {interval}\n')
+def lamp_config(lircd: LircDaemon) -> str:
+    return f'\n[lamp]\nbackend = "lirc"\nresend_seconds = 3600\n\n[lamp.lirc]\nsocket = "{lircd.socket}"\n'
+
+
+def start_monitor(server: ApplianceServer, lircd: LircDaemon, name: str, sources: str):
+    """``appliance monitor`` reporting to ``server``, driving ``lircd``, following ``sources``."""
+    config = write_config(
+        server.directory / f"{name}.toml", server.data_dir, server.port, lamp_config(lircd) + sources
+    )
+    return start_appliance("monitor", config=config, log=server.directory / f"{name}.log")
+
+
+def post(server: ApplianceServer, path: str, body: object = None) -> dict | None:
+    """What the runner sends, with the token."""
+    headers = {"Authorization": f"Bearer {server.token}"}
+    status, answer = http_json(server.url + path, "POST", body if body is not None else {}, headers)
+    assert status in (200, 201), (path, status, answer)
+    return answer
+
+
+def jenkins_build(number: int, result: str) -> Answer:
+    body = {"number": number, "url": f"{JOB}/{number}/", "result": result, "building": False}
+    return Answer(body=json.dumps(body).encode())
+
+
+def polled(
+    server: ApplianceServer, lircd: LircDaemon, changes: int, interval: float
+) -> tuple[list[float], list[float]]:
+    job = FakeService().start()
+    job.answer(LAST_BUILD, jenkins_build(1, "SUCCESS"))
+    jenkins = f'\n[[monitor.jenkins]]\njob = "{job.url}{JOB}"\ninterval = {interval}\n'
+    monitor = start_monitor(server, lircd, "polled", jenkins)
     try:
-        wait_for(lambda: stack.lircd.keys()[-1:] == ["GREEN"])
+        wait(lambda: keys(lircd)[-1:] == ["GREEN"])
         latencies, after_poll = [], []
         for n in range(changes):
             result, key = ("FAILURE", "RED") if n % 2 == 0 else ("SUCCESS", "GREEN")
             time.sleep(interval * ((n * 0.618) % 1))  # spread over the phases of the poll
-            sent = len(stack.lircd.keys())
-            job.set(result)
+            sent = len(keys(lircd))
+            build = jenkins_build(n + 2, result)
+            job.answer(LAST_BUILD, build)
             changed = time.monotonic()
-            seen, at = stack.lircd.next_frame(sent)
+            seen, at = next_frame(lircd, sent)
             assert seen == key, (seen, key)
             latencies.append(at - changed)
-            after_poll.append(at - next(read for read, number in job.reads if number == job.number))
+            after_poll.append(
+                at - next(read.at for read in job.requests_to(LAST_BUILD) if read.answer is build)
+            )
         return latencies, after_poll
     finally:
-        Stack.stop(monitor)
+        stop_process(monitor)
         job.stop()
 
 
-def own_ci(stack: Stack, changes: int) -> tuple[list[float], list[float]]:
-    monitor = stack.monitor("own-ci", stack.repo)
-    stack.post("/api/ci/runners/bench/register", {"capacity": 1})
+def own_ci(server: ApplianceServer, lircd: LircDaemon, changes: int) -> tuple[list[float], list[float]]:
+    monitor = start_monitor(server, lircd, "own-ci", ci_config([REPO]))
+    post(server, "/api/ci/runners/bench/register", {"capacity": 1})
     try:
-        wait_for(lambda: stack.lircd.keys()[-1:] == ["LIGHT_BLUE"])  # no build yet
+        wait(lambda: keys(lircd)[-1:] == ["LIGHT_BLUE"])  # no build yet
         results, queued = [], []
         for n in range(changes):
             status, key = ("passed", "GREEN") if n % 2 == 0 else ("failed", "RED")
             building = "PINK" if n % 2 == 0 and n > 0 else "CYAN"  # after the last build's failure or not
             time.sleep(0.3)  # irsend returns once lircd has sent the last frame: start from a quiet lamp
-            sent = len(stack.lircd.keys())
+            sent = len(keys(lircd))
             began = time.monotonic()
             commit = {"sha": f"{n + 1:040x}", "author": "Bench", "message": f"build {n}"}
-            stack.post(
-                "/api/ci/commits",
-                {"repo": {"name": "app", "url": "/srv/app.git", "branch": "main"}, "commits": [commit]},
-            )
-            seen, at = stack.lircd.next_frame(sent)
+            post(server, "/api/ci/commits", {"repo": {**REPO, "branch": "main"}, "commits": [commit]})
+            seen, at = next_frame(lircd, sent)
             assert seen == building, (seen, building)
             queued.append(at - began)
-            work = stack.post("/api/ci/runners/bench/next?wait=0")
+            work = post(server, "/api/ci/runners/bench/next?wait=0")
             time.sleep(0.3)  # the running build's event is handled: the result comes alone
-            sent = len(stack.lircd.keys())
+            sent = len(keys(lircd))
             began = time.monotonic()
-            stack.post(
+            post(
+                server,
                 f"/api/ci/builds/{work['build']}/attempts/{work['attempt']}/result",
                 {"runner": "bench", "status": status},
             )
-            seen, at = stack.lircd.next_frame(sent)
+            seen, at = next_frame(lircd, sent)
             assert seen == key, (seen, key)
             results.append(at - began)
         return results, queued
     finally:
-        Stack.stop(monitor)
-
-
-def describe(values: list[float]) -> str:
-    p95 = statistics.quantiles(values, n=20, method="inclusive")[18]
-    return (
-        f"median {statistics.median(values):.3f} s, p95 {p95:.3f} s, "
-        f"min {min(values):.3f} s, max {max(values):.3f} s over {len(values)}"
-    )
+        stop_process(monitor)
 
 
 def main() -> None:
@@ -252,22 +160,26 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-lamp-") as tmp:
         root = Path(tmp)
-        lircd = Lircd(root / "lirc")
+        lircd = LircDaemon(root / "lirc")
+        server = ApplianceServer(root / "server")
         try:
-            stack = Stack(root, lircd)
-            try:
-                latencies, after_poll = polled(stack, args.changes, args.interval)
-                print(
-                    f"polled source (Jenkins job, interval {args.interval:g} s), change -> frame: "
-                    f"{describe(latencies)} (target <= {args.interval + 0.1:g} s)"
-                )
-                print(f"polled source, the first poll after the change -> frame: {describe(after_poll)}")
-                results, queued = own_ci(stack, args.changes)
-                print(f"own CI (events), result POST -> frame: {describe(results)} (target <= 0.25 s)")
-                print(f"own CI (events), commits POST -> building frame: {describe(queued)}")
-            finally:
-                Stack.stop(stack.server)
+            lircd.start()
+            # The server has one [[ci.repos]], which the own-CI monitor follows.
+            server.extra_config = lamp_config(lircd) + ci_config([REPO])
+            server.start()
+            latencies, after_poll = polled(server, lircd, args.changes, args.interval)
+            print(
+                f"polled source (Jenkins job, interval {args.interval:g} s), change -> frame: "
+                f"{describe(latencies, p95=True)} (target <= {args.interval + 0.1:g} s)"
+            )
+            print(
+                f"polled source, the first poll after the change -> frame: {describe(after_poll, p95=True)}"
+            )
+            results, queued = own_ci(server, lircd, args.changes)
+            print(f"own CI (events), result POST -> frame: {describe(results, p95=True)} (target <= 0.25 s)")
+            print(f"own CI (events), commits POST -> building frame: {describe(queued, p95=True)}")
         finally:
+            server.stop()
             lircd.stop()
 
 

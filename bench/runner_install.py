@@ -15,20 +15,17 @@ sat idle, and prints its resident memory (VmRSS).
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from footprint import healthy, rss_kib
-from support import free_port, wait_for
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from support import rss_kib
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from tests.harness import CI, ROOT, ApplianceServer, stop_process, wait_until
+
 # Each install's virtual environment, and the extra it adds to the wheel.
 INSTALLS = {"runner": "", "stack": "[server]"}
 
@@ -71,45 +68,35 @@ def distributions(site_packages: Path) -> list[str]:
     return sorted(path.name.removesuffix(".dist-info") for path in site_packages.glob("*.dist-info"))
 
 
-def runner_names(url: str) -> list[str]:
-    with urllib.request.urlopen(url + "/api/ci/runners", timeout=5) as response:
-        return [runner["name"] for runner in json.loads(response.read())["runners"]]
-
-
 def measure_runner(directory: Path, runner_venv: Path, idle_seconds: float) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server_config = directory / "server.toml"
-    server_config.write_text(f'data_dir = "{directory / "server"}"\n[server]\nport = {port}\n')
+    server = ApplianceServer(directory / "server")
     box_config = directory / "box.toml"
     box_config.write_text(
         f'data_dir = "{directory / "box"}"\n'
-        f'[auth]\nrunner_token = "file:{directory / "server" / "secrets" / "runner-token"}"\n'
-    )
-    server = subprocess.Popen(
-        [str(BIN / "appliance"), "server", "--config", str(server_config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        f'[auth]\nrunner_token = "file:{server.data_dir / "secrets" / "runner-token"}"\n'
     )
     runner = None
     try:
-        wait_for(lambda: healthy(url))
+        server.start()
         runner = subprocess.Popen(
-            [str(runner_venv / "bin" / "appliance"), "runner", "--server", url, "--name", "box",
+            [str(runner_venv / "bin" / "appliance"), "runner", "--server", server.url, "--name", "box",
              "--config", str(box_config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_for(lambda: runner.poll() is not None or "box" in runner_names(url))
+        ci = CI(server, directory)
+        wait_until(
+            lambda: runner.poll() is not None or "box" in [each["name"] for each in ci.runners()],
+            timeout=60,
+            what="the runner to register",
+        )
         if runner.poll() is not None:
             raise SystemExit(f"the runner exited with {runner.returncode}")
         time.sleep(idle_seconds)
         print(f"runner idle RSS after registering: {rss_kib(runner.pid) / 1024:.1f} MiB")
     finally:
-        for process in (runner, server):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=30)
+        stop_process(runner)
+        server.stop()
 
 
 def main() -> None:

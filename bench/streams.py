@@ -14,56 +14,20 @@ memory per open stream (KiB); then the largest step whose p99 stayed under 100 m
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
 import selectors
 import socket
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import free_port, wait_for
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from support import rss_kib
 
-APPLIANCE = str(Path(sys.executable).parent / "appliance")
-TOKEN = "bench-streams-token"  # noqa: S105 - a throw-away server on loopback
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
-def healthz(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/healthz", timeout=5) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
-
-
-def open_stream(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(b"GET /events HTTP/1.1\r\nHost: bench\r\n\r\n")
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise RuntimeError("stream refused")
-        head += chunk
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(head.split(b"\r\n", 1)[0].decode())
-    sock.setblocking(False)
-    return sock
+from tests.harness import ApplianceServer, http_json, open_stream, reset
 
 
 class Drain(threading.Thread):
@@ -99,37 +63,40 @@ class Drain(threading.Thread):
 class Publisher(threading.Thread):
     """A monitor report ten times a second: an event for every stream."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, server: ApplianceServer) -> None:
         super().__init__(daemon=True)
-        self.base = base
+        self.server = server
         self.stop = threading.Event()
 
     def run(self) -> None:
         n = 0
+        headers = {"Authorization": f"Bearer {self.server.token}"}
         while not self.stop.wait(0.1):
             n += 1
             state, colour = ("success", "GREEN") if n % 2 else ("building_after_success", "CYAN")
             report = {"lamp": {"state": state, "colour": colour}, "sources": []}
-            request = urllib.request.Request(
-                f"{self.base}/api/monitor",
-                data=json.dumps(report).encode(),
-                method="PUT",
-                headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-            )
             try:
-                urllib.request.urlopen(request, timeout=5).close()
+                status, answer = http_json(f"{self.server.url}/api/monitor", "PUT", report, headers, 5)
             except OSError as exc:
-                print(f"  publishing failed: {exc}", file=sys.stderr)
+                status, answer = 0, exc
+            if not 200 <= status < 300:
+                print(f"  publishing failed: {status} {answer}", file=sys.stderr)
 
 
-def latencies(base: str, requests: int) -> list[float]:
-    times = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        if not healthz(base):
-            raise RuntimeError("/healthz failed")
-        times.append((time.perf_counter() - started) * 1000)
-    return times
+def healthz_ms(server: ApplianceServer) -> float:
+    """How long a ``/healthz`` took to answer, in milliseconds."""
+    started = time.perf_counter()
+    if not server.healthy():
+        raise RuntimeError("/healthz failed")
+    return (time.perf_counter() - started) * 1000
+
+
+def latencies(server: ApplianceServer, requests: int) -> list[float]:
+    return [healthz_ms(server) for _ in range(requests)]
+
+
+def rss_mib(pid: int) -> float:
+    return rss_kib(pid) / 1024
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -148,36 +115,27 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     with tempfile.TemporaryDirectory() as workdir:
-        port = free_port()
-        config = Path(workdir) / "appliance.toml"
-        config.write_text(
-            f'data_dir = "{workdir}/data"\n[server]\nport = {port}\nmax_streams = {max(steps) + 100}\n'
-            '[auth]\ntoken = "env:BENCH_TOKEN"\n'
-        )
-        env = {**os.environ, "BENCH_TOKEN": TOKEN}
-        server = subprocess.Popen(
-            [APPLIANCE, "server", "--config", str(config)], env=env, stderr=subprocess.DEVNULL
-        )
-        base = f"http://127.0.0.1:{port}"
-        drain, publisher = Drain(), Publisher(base)
+        server = ApplianceServer(Path(workdir), extra_config=f"max_streams = {max(steps) + 100}\n")
+        drain, publisher = Drain(), Publisher(server)
         streams: list[socket.socket] = []
         try:
-            wait_for(lambda: healthz(base))
+            server.start()
             drain.start()
             publisher.start()
             time.sleep(1)
-            baseline = rss_mib(server.pid)
+            baseline = rss_mib(server.process.pid)
             print("streams  p50 ms  p99 ms  RSS MiB  KiB/stream")
             held = 0
             for step in steps:
                 while len(streams) < step:
-                    sock = open_stream(port)
+                    sock = open_stream(server.port)
+                    sock.setblocking(False)
                     streams.append(sock)
                     drain.add(sock)
                 time.sleep(1)
-                times = latencies(base, args.requests)
+                times = latencies(server, args.requests)
                 p50, p99 = statistics.median(times), percentile(times, 0.99)
-                rss = rss_mib(server.pid)
+                rss = rss_mib(server.process.pid)
                 per_stream = (rss - baseline) * 1024 / step if step else 0.0
                 print(f"{step:7d}  {p50:6.1f}  {p99:6.1f}  {rss:7.1f}  {per_stream:10.1f}")
                 if p99 < 100:
@@ -187,18 +145,14 @@ def main() -> None:
             victims, streams = streams[:100], streams[100:]
             for sock in victims:
                 drain.remove(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.close()
-            started = time.perf_counter()
-            healthz(base)
-            print(f"/healthz right after 100 streams reset: {(time.perf_counter() - started) * 1000:.1f} ms")
+                reset(sock)
+            print(f"/healthz right after 100 streams reset: {healthz_ms(server):.1f} ms")
         finally:
             publisher.stop.set()
             drain.stop.set()
             for sock in streams:
                 sock.close()
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop()
 
 
 if __name__ == "__main__":

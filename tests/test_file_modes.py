@@ -73,8 +73,7 @@ def test_the_programs_make_their_data_directory_private(tmp_path, monkeypatch):
         } <= set(found)
         assert not_private(data_dir, inside_left_alone=("ci/observer", "ci/runners/r1")) == {}
     finally:
-        app.extensions["ci"].stop()
-        database.close()
+        app.extensions["appliance"].close()
 
 
 def test_what_an_older_version_left_readable_is_narrowed(tmp_path):

@@ -23,7 +23,7 @@ SERVER_HELP = "URL of the server (default: this machine's, from [server] in the 
 
 
 def _client(config: Config, server_url: str | None, role: str):
-    from appliance.ci.client import Client
+    from appliance.client import Client
 
     try:
         return Client(server_url or config.server_url, role_token(config, role))
@@ -120,7 +120,7 @@ def _answer(answer) -> dict:
 
 
 def _call(config: Config, server_url: str | None, method: str, path: str, body: object = None) -> dict:
-    from appliance.ci.client import ServerUnavailable
+    from appliance.client import ServerUnavailable
 
     try:
         return _answer(_client(config, server_url, "admin").call(method, path, body))

@@ -2,63 +2,63 @@
 server own theirs). Runners pull: a request for work is held open until a build is queued (a
 condition woken on enqueue, no polling) or the wait ends. A claimed build is leased; runners renew
 the lease by heartbeat, and a timer thread that sleeps until the next lease ends gives lost work
-back to the queue. Every change is published on the event bus for live pages, once the store's
-transaction for it has committed (a change rolled back raises before anything is published).
+back to the queue (``lease_timer.py``). Every change is published on the event bus for live
+pages, once the store's transaction for it has committed (a change rolled back raises before
+anything is published). The state itself is the store's (``store.py`` and its parts).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from appliance.ci.environment import work_env
+from appliance.ci.errors import NotFound
+from appliance.ci.lease_timer import LeaseTimer
+from appliance.ci.leases import Held
+from appliance.ci.queue import CommitSpec
+from appliance.ci.repos import RepoSpec
+from appliance.ci.results import Result
 from appliance.ci.settings import CIConfig
-from appliance.ci.store import CIStore, CommitSpec, NotFound, Policy, RepoSpec, Result
+from appliance.ci.store import CIStore, Policy
+from appliance.ci.views import Views
 from appliance.db import Database
 from appliance.events import EventBus
 
-log = logging.getLogger(__name__)
+_DEFAULT = CIConfig()
 
 
 @dataclass(frozen=True)
 class Settings:
-    max_attempts: int = 3
-    lease_seconds: float = 60.0
-    wait_seconds: float = 25.0
-    timeout_seconds: float = 3600.0
-    silence_seconds: float = 600.0
-    kill_grace_seconds: float = 5.0
-    max_log_bytes: int = 32 * 1024 * 1024
+    """What the dispatcher uses of ``[ci]``; the defaults are ``CIConfig``'s."""
+
+    max_attempts: int = _DEFAULT.max_attempts
+    lease_seconds: float = _DEFAULT.lease_seconds
+    wait_seconds: float = _DEFAULT.wait_seconds
+    timeout_seconds: float = _DEFAULT.timeout_seconds
+    silence_seconds: float = _DEFAULT.silence_seconds
+    kill_grace_seconds: float = _DEFAULT.kill_grace_seconds
+    max_log_bytes: int = _DEFAULT.max_log_bytes
     repo_env: dict[str, dict[str, str]] = field(default_factory=dict)  # repository name: its `env`
 
     @classmethod
     def from_config(cls, ci: CIConfig) -> Settings:
-        return cls(
-            max_attempts=ci.max_attempts,
-            lease_seconds=ci.lease_seconds,
-            wait_seconds=ci.wait_seconds,
-            timeout_seconds=ci.timeout_seconds,
-            silence_seconds=ci.silence_seconds,
-            kill_grace_seconds=ci.kill_grace_seconds,
-            max_log_bytes=ci.max_log_bytes,
-            repo_env={repo.name: repo.env for repo in ci.repos},
+        same = {f.name: getattr(ci, f.name) for f in fields(cls) if f.name != "repo_env"}
+        return cls(**same, repo_env={repo.name: repo.env for repo in ci.repos})
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(
+            max_attempts=self.max_attempts, lease_seconds=self.lease_seconds, max_log_bytes=self.max_log_bytes
         )
 
     @property
     def heartbeat_seconds(self) -> float:
         # Two heartbeats may be lost before the lease ends (Woodpecker: 20 s of a 1 min lease).
         return self.lease_seconds / 3
-
-
-def repo_specs(ci: CIConfig) -> list[RepoSpec]:
-    return [RepoSpec(name=r.name, url=r.url, branch=r.branch, command=r.command) for r in ci.repos]
-
-
-Held = set[tuple[int, int]]
 
 
 class TooManyWaiting(Exception):
@@ -83,14 +83,7 @@ class Dispatcher:
         max_waiting: int = 8,
     ):
         self.settings = settings
-        self.store = CIStore(
-            db,
-            Policy(
-                max_attempts=settings.max_attempts,
-                lease_seconds=settings.lease_seconds,
-                max_log_bytes=settings.max_log_bytes,
-            ),
-        )
+        self.store = CIStore(db, settings.policy)
         self.bus = bus
         self.clock = clock
         self._work = threading.Condition()
@@ -98,10 +91,17 @@ class Dispatcher:
         self._waiting = 0
         # Each waiting runner holds one of the server's request threads: at most this many.
         self.max_waiting = max_waiting
-        self._timer_wake = threading.Event()
         self._stopping = threading.Event()
-        self._timer: threading.Thread | None = None
-        self._timer_lock = threading.Lock()
+        self.lease_timer = LeaseTimer(self.expire_leases, self.store.next_lease_expiry, clock)
+
+    @property
+    def views(self) -> Views:
+        """The read model: what the pages, the API (logs too) and ``/cc.xml`` show."""
+        return self.store.views
+
+    def runners(self) -> list[dict[str, Any]]:
+        """Every registered runner as the pages show it, now."""
+        return self.store.runner_list(self.clock())
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -113,34 +113,12 @@ class Dispatcher:
         self.store.sync_repos(repos, now)
         self.store.grant_grace(now)
         if self.store.next_lease_expiry() is not None:
-            self._ensure_timer()
+            self.lease_timer.ensure()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._timer_wake.set()
         self._wake_runners()
-        if self._timer is not None:
-            self._timer.join(timeout=5)
-
-    def _ensure_timer(self) -> None:
-        with self._timer_lock:
-            if self._timer is None:
-                self._timer = threading.Thread(target=self._expire_forever, name="ci-leases", daemon=True)
-                self._timer.start()
-        self._timer_wake.set()
-
-    def _expire_forever(self) -> None:
-        """Sleep until the next lease ends (or a new one begins), then end the expired ones."""
-        while not self._stopping.is_set():
-            self._timer_wake.clear()
-            try:
-                self.expire_leases()
-                following = self.store.next_lease_expiry()
-            except Exception:
-                log.exception("checking CI leases failed; trying again in a second")
-                following = self.clock() + 1
-            timeout = None if following is None else max(0.0, following - self.clock()) + 0.01
-            self._timer_wake.wait(timeout)
+        self.lease_timer.stop()
 
     def expire_leases(self) -> list[int]:
         changed = self.store.expire_leases(self.clock())
@@ -193,7 +171,7 @@ class Dispatcher:
             self.expire_leases()
             claim = self.store.claim(runner, self.clock())
             if claim is not None:
-                self._ensure_timer()
+                self.lease_timer.ensure()
                 build_id, attempt = claim
                 if gone is not None and gone.is_set():
                     why = f"runner {runner}'s request for work closed as the build was claimed"
@@ -283,9 +261,9 @@ class Dispatcher:
             self.bus.publish("ci.build", build)
 
     def _runner_state(self, name: str) -> str | None:
-        return next((r["state"] for r in self.store.runner_list(self.clock()) if r["name"] == name), None)
+        return next((r["state"] for r in self.runners() if r["name"] == name), None)
 
     def _publish_runner(self, name: str) -> None:
-        for runner in self.store.runner_list(self.clock()):
+        for runner in self.runners():
             if runner["name"] == name:
                 self.bus.publish("ci.runner", runner)

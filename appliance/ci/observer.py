@@ -32,10 +32,10 @@ from typing import Any
 
 import git
 
-from appliance.ci.client import Backoff, Client, ServerUnavailable
 from appliance.ci.limits import COMMIT_TIMES, within
 from appliance.ci.redact import redact
 from appliance.ci.settings import CIRepoConfig
+from appliance.client import Client, ServerUnavailable, server_backoff
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class Observer:
 
     def run(self) -> None:
         threading.Thread(target=self._listen_for_hooks, name="hooks", daemon=True).start()
-        backoff = Backoff()
+        backoff = server_backoff()
         while not self.stop_event.is_set():
             self._wake.clear()
             self.poll_due()
@@ -240,25 +240,16 @@ class Observer:
         return all_sent
 
     def _listen_for_hooks(self) -> None:
-        backoff = Backoff(maximum=10.0)
+        backoff = server_backoff(maximum=10.0)
         while not self.stop_event.is_set():
             try:
-                with self.client.stream(HOOK_STREAM, timeout=STREAM_TIMEOUT) as response:
+                with self.client.stream(HOOK_STREAM, timeout=STREAM_TIMEOUT) as hooks:
                     backoff.reset()
                     self.wake()  # hooks may have come while we were not listening
-                    self._read_hooks(response)
-            except (ServerUnavailable, OSError, ValueError) as exc:
+                    for event, data in hooks:
+                        if event == "ci.hook":
+                            self.wake({json.loads(data)["repo"]})
+            except (ServerUnavailable, ValueError) as exc:
                 log.debug("webhook stream: %s", exc)
             if backoff.wait(self.stop_event):
                 return
-
-    def _read_hooks(self, response) -> None:
-        event = None
-        for raw in response:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if line.startswith("event:"):
-                event = line.partition(":")[2].strip()
-            elif line.startswith("data:") and event == "ci.hook":
-                self.wake({json.loads(line.partition(":")[2])["repo"]})
-            elif not line:
-                event = None

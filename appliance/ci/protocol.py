@@ -9,8 +9,9 @@ import re
 from typing import Any
 
 from appliance.ci.limits import COMMAND_SECONDS, COMMIT_TIMES, EXIT_CODES, IDS, TEST_COUNTS, within
-from appliance.ci.schema import RESULTS
-from appliance.ci.store import CommitSpec, Result
+from appliance.ci.queue import CommitSpec
+from appliance.ci.results import Result
+from appliance.ci.statuses import RESULTS
 from appliance.schema import safe_name
 
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
@@ -113,6 +114,15 @@ def result(body: Any) -> tuple[str, Result]:
         command_seconds=float(seconds) if seconds is not None else None,
         reason=_get(body, "reason", str, "", None),
     )
+
+
+def rebuild(body: Any) -> tuple[str, str | None]:
+    """``{"commit": "<the start of a commit id>", "repo": "<name>"}`` (``repo`` optional): the
+    commit's prefix in lower case, at least 4 characters of it, and the repository if named."""
+    commit = text(body, "commit")
+    if len(commit) < 4:
+        raise ProtocolError("commit must be at least 4 characters of the commit id")
+    return commit.lower(), text(body, "repo", None)
 
 
 def commits(body: Any) -> tuple[str, list[CommitSpec]]:

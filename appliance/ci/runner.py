@@ -19,11 +19,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from appliance.ci.client import Answer, Backoff, Client, ServerUnavailable
 from appliance.ci.counts import junit_counts, junit_files, unittest_counts
 from appliance.ci.environment import build_environment
 from appliance.ci.process import Command, Limits, Outcome
 from appliance.ci.workspace import CheckoutError, Workspace
+from appliance.client import Answer, Client, ServerUnavailable, server_backoff
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class LogShipper(threading.Thread):
         self.join()
 
     def run(self) -> None:
-        backoff = Backoff()
+        backoff = server_backoff()
         while not self.stop_event.is_set():
             self._more.wait()
             self._finishing.wait(LOG_BATCH_SECONDS)
@@ -266,7 +266,7 @@ class Runner:
             return [{"build": build, "attempt": attempt} for build, attempt in self._jobs]
 
     def _register(self) -> None:
-        backoff = Backoff()
+        backoff = server_backoff()
         while not self.stop_event.is_set():
             try:
                 answer = self.client.call(
@@ -288,7 +288,7 @@ class Runner:
             backoff.wait(self.stop_event)
 
     def _pull_forever(self) -> None:
-        backoff = Backoff()
+        backoff = server_backoff()
         self._register()
         while not self.stop_event.is_set():
             with self._jobs_changed:
@@ -351,7 +351,7 @@ class Runner:
 
     def report(self, key: tuple[int, int], result: dict[str, Any]) -> None:
         """Deliver a result, however long the server is away (the lease is renewed meanwhile)."""
-        backoff = Backoff()
+        backoff = server_backoff()
         body = {"runner": self.name, **result}
         while not self.stop_event.is_set():
             try:

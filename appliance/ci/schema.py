@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     Float,
     ForeignKey,
     Index,
@@ -29,10 +30,7 @@ from sqlalchemy import (
     select,
 )
 
-ACTIVE = ("queued", "running")
-RESULTS = ("passed", "failed", "error", "cancelled", "timed_out")
-# A cancelled build says nothing about the code, so it never decides a repository's colour.
-VERDICTS = ("passed", "failed", "error", "timed_out")
+from appliance.ci.errors import NotFound
 
 # What queries use. The migrations (appliance/migrations/) create the tables from their own frozen
 # SQL; a change here needs a new migration, which tests/test_migrations.py asks for.
@@ -205,3 +203,13 @@ _BUILD_COLUMNS = (*builds.c, repos.c.name.label("repo"))
 
 def builds_query():
     return select(*_BUILD_COLUMNS).join(repos, repos.c.id == builds.c.repo_id)
+
+
+def find_attempt(conn: Connection, build_id: int, number: int) -> Any:
+    """Attempt ``number`` of a build, or NotFound."""
+    attempt = conn.execute(
+        select(attempts).where(attempts.c.build_id == build_id, attempts.c.number == number)
+    ).first()
+    if attempt is None:
+        raise NotFound(f"build {build_id} has no attempt {number}")
+    return attempt

@@ -14,10 +14,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from appliance.backoff import Backoff
 from appliance.lamp.backends import Backend, LampError
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class _BackendState:
     sent_at: float | None = None  # clock time of that send
     error: str | None = None  # why the last attempt failed; None when it worked
     retry_at: float | None = None  # clock time of the next attempt while failing
-    retry_delay: float = FIRST_RETRY_SECONDS
+    backoff: Backoff = field(default_factory=lambda: Backoff(FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS))
 
 
 class LampDriver:
@@ -120,11 +121,11 @@ class LampDriver:
         if state.error is not None:
             log.info("lamp backend %s works again; sent %s", state.backend.name, " ".join(keys))
         state.shown, state.sent_at = self._key, now
-        state.error, state.retry_at, state.retry_delay = None, None, FIRST_RETRY_SECONDS
+        state.error, state.retry_at = None, None
+        state.backoff.reset()
         self._sent_at_wall = datetime.now(UTC)
 
     def _failed(self, state: _BackendState, now: float, error: str) -> None:
-        state.error = error
-        state.retry_at = now + state.retry_delay
-        log.warning("lamp backend %s: %s (next try in %g s)", state.backend.name, error, state.retry_delay)
-        state.retry_delay = min(state.retry_delay * 2, MAX_RETRY_SECONDS)
+        delay = state.backoff.next_delay()
+        state.error, state.retry_at = error, now + delay
+        log.warning("lamp backend %s: %s (next try in %g s)", state.backend.name, error, delay)

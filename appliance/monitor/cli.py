@@ -68,7 +68,7 @@ def monitor_command(
         signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)
     }
 
-    from appliance.monitor.monitor import run
+    from appliance.monitor.program import run
 
     try:
         run(config, stop)

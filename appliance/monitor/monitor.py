@@ -11,6 +11,9 @@ lost answer is no news), then shows as unreachable; one that is refused (any oth
 credentials, its URL, an answer of the wrong shape) shows as unreachable at once, since waiting
 cannot heal it. Either way its error shows at once. The lamp never waits for the server: an
 undelivered report is retried with back-off while the lamp goes on.
+
+What the loop is given (the sources, the lamp driver, the publisher) is made from the
+configuration in ``program.py``.
 """
 
 from __future__ import annotations
@@ -20,32 +23,19 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from appliance.config import Config
+from appliance.backoff import Backoff
 from appliance.monitor.publisher import Publisher
-from appliance.monitor.settings import MonitorConfig
-from appliance.monitor.sources import Reading, Source, SourceError, SourceUnavailable
-from appliance.monitor.sources.http import Http
+from appliance.monitor.sources import Reading, Source, SourceError, SourceLost, SourceUnavailable
 from appliance.monitor.states import DEFAULT_COLOURS, State, worst
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 60.0
 FIRST_RETRY_SECONDS = 1.0
-
-
-class SourceLost(SourceUnavailable):
-    """A source that knows since when it has been unreadable (``since``, on the monitor's clock):
-    an event stream is read continuously, so it was good until it was lost, however long ago the
-    monitor last asked it."""
-
-    def __init__(self, message: str, since: float):
-        super().__init__(message)
-        self.since = since
 
 
 class Lamp(Protocol):
@@ -55,26 +45,6 @@ class Lamp(Protocol):
     def tick(self) -> None: ...
     def next_due(self, now: float) -> float | None: ...
     def status(self) -> dict[str, Any]: ...
-
-
-def make_sources(config: MonitorConfig, http: Http, *, followed: Sequence[Source] = ()) -> list[Source]:
-    """One source per ``[[monitor.<kind>]]`` table, then the ``followed`` ones (fed by events).
-    Loading the configuration has checked them (``appliance.validation``)."""
-    from appliance.monitor.sources.cctray import CCTraySource
-    from appliance.monitor.sources.github import GitHubSource
-    from appliance.monitor.sources.gitlab import GitLabSource
-    from appliance.monitor.sources.jenkins import JenkinsSource
-    from appliance.monitor.sources.octopus import OctopusSource
-
-    sources: list[Source] = []
-    for kind in (OctopusSource, CCTraySource, GitHubSource, GitLabSource, JenkinsSource):
-        sources.extend(kind(settings, http) for settings in getattr(config, kind.kind))
-    sources.extend(followed)
-    return sources
-
-
-def colour_table(overrides: Mapping[str, str]) -> dict[State, str]:
-    return {**DEFAULT_COLOURS, **{State(state): key for state, key in overrides.items()}}
 
 
 def wall_time() -> str:
@@ -134,7 +104,7 @@ class Monitor:
         self.state = State.UNKNOWN
         self._published: Any = None  # what the server has, timestamps aside
         self._publish_due = start
-        self._publish_retry = FIRST_RETRY_SECONDS
+        self._publish_backoff = Backoff(FIRST_RETRY_SECONDS, heartbeat)
         self._publish_error: str | None = None
         self._wakeup = threading.Event()
 
@@ -239,40 +209,10 @@ class Monitor:
             if self._publish_error is not None:
                 log.info("the server takes reports again")
             self._published, self._publish_error = picture, None
-            self._publish_due, self._publish_retry = now + self.heartbeat, FIRST_RETRY_SECONDS
+            self._publish_due = now + self.heartbeat
+            self._publish_backoff.reset()
             return
         if self._publish_error is None:
             log.warning("cannot report to the server (the lamp goes on; retrying quietly): %s", error)
         self._publish_error = error
-        self._publish_due = now + self._publish_retry
-        self._publish_retry = min(self._publish_retry * 2, self.heartbeat)
-
-
-def run(config: Config, stop: threading.Event) -> None:
-    """The ``appliance monitor`` program: the sources and the lamp of ``config`` until ``stop``."""
-    from appliance.auth import role_token
-    from appliance.lamp.backends import backends_from_config
-    from appliance.lamp.driver import LampDriver
-    from appliance.monitor.sources.own_ci import own_ci_feed
-
-    with ExitStack() as cleanup:
-        http = Http()
-        cleanup.callback(http.close)
-        feed = own_ci_feed(config)
-        if feed is not None:
-            cleanup.callback(feed.close)
-        sources = make_sources(config.monitor, http, followed=feed.sources if feed else ())
-        backends = backends_from_config(config.lamp)
-        for backend in backends:
-            cleanup.callback(backend.close)
-        publisher = Publisher(config.server_url, role_token(config, "monitor"))
-        cleanup.callback(publisher.close)
-        log.info("lamp: %s; reporting to %s", "; ".join(b.describe() for b in backends), config.server_url)
-        lamp = LampDriver(backends, config.lamp.resend_seconds)
-        colours = colour_table(config.monitor.colours)
-        monitor = Monitor(
-            sources, lamp, publisher, stop, colours=colours, stale_after=config.monitor.stale_after
-        )
-        if feed is not None:
-            feed.start(monitor.wake)
-        monitor.run()
+        self._publish_due = now + self._publish_backoff.next_delay()

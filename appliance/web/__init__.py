@@ -4,60 +4,27 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 
-from flask import Flask, current_app
+from flask import Flask
 
 from appliance import __version__
-from appliance.auth import Credentials
-from appliance.ci.webhooks import Webhooks
 from appliance.config import Config
-from appliance.db import Database
-from appliance.events import EventBus
-from appliance.monitor.report import LatestReport
-from appliance.supervisor import Supervisor
-from appliance.web import inputs
+from appliance.web import ci, errors, health, inputs, monitor, status
+from appliance.web.server import Gateway, Uvicorn, raise_open_files_limit
+from appliance.web.services import Services
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Services:
-    """What the blueprints share: one per application, in ``app.extensions["appliance"]``."""
-
-    config: Config
-    db: Database
-    bus: EventBus
-    supervisor: Supervisor
-    credentials: Credentials
-    webhooks: Webhooks
-    monitor: LatestReport = field(default_factory=LatestReport)
-    started: float = field(default_factory=time.monotonic)
-
-
-def services() -> Services:
-    return current_app.extensions["appliance"]
-
-
 def create_app(config: Config) -> Flask:
+    """The application over freshly opened services (``web/services.py``): whoever creates it
+    closes them, ``app.extensions["appliance"].close()``."""
     app = Flask(__name__)
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = inputs.MAX_BODY_BYTES
     app.url_map.converters["id"] = inputs.IdConverter
-    db = Database.in_data_dir(config.database_path)
-    db.migrate()
-    app.extensions["appliance"] = Services(
-        config=config,
-        db=db,
-        bus=EventBus(),
-        supervisor=Supervisor(config.supervisor_socket),
-        credentials=Credentials.of(config),
-        webhooks=Webhooks(config.ci.repos),
-    )
+    app.extensions["appliance"] = Services.open(config)
     app.jinja_env.globals["version"] = __version__
-
-    from appliance.web import ci, errors, health, monitor, status
-
     errors.init_app(app)
     for module in (health, status, monitor, ci):
         app.register_blueprint(module.bp)
@@ -72,14 +39,10 @@ class Server:
     def __init__(self, config: Config):
         import uvicorn
 
-        from appliance.stack import StackWatcher
-        from appliance.web.server import Gateway, Uvicorn
-
         self.config = config
         self.app = create_app(config)
-        svc: Services = self.app.extensions["appliance"]
-        self.stack_watcher = StackWatcher(svc.supervisor, svc.bus)
-        self.gateway = Gateway(self.app, svc.bus, config.server.threads, config.server.max_streams)
+        self.services: Services = self.app.extensions["appliance"]
+        self.gateway = Gateway(self.app, self.services.bus, config.server.threads, config.server.max_streams)
         self.uvicorn = Uvicorn(
             self.gateway,
             uvicorn.Config(
@@ -104,17 +67,12 @@ class Server:
         return self.uvicorn.started
 
     def run(self) -> None:
-        from appliance.web.server import raise_open_files_limit
-
         raise_open_files_limit()
-        self.stack_watcher.start()
         try:
             self.uvicorn.run()
         finally:
-            self.stack_watcher.stop_event.set()
             self.gateway.close()
-            self.app.extensions["ci"].stop()
-            self.app.extensions["appliance"].db.close()
+            self.services.close()
 
     def stop(self) -> None:
         self.uvicorn.should_exit = True

@@ -11,7 +11,7 @@ from typing import Any
 from flask import abort, request
 
 from appliance.auth import ROLES
-from appliance.web import services
+from appliance.web.services import services
 
 View = Callable[..., Any]
 

@@ -1,40 +1,34 @@
 """The CI over HTTP: the runners' and the observer's API (token), read-only JSON and pages for
-people, the push webhook, and ``/cc.xml`` for CCTray readers. The dispatcher does the work."""
+people, the push webhook, and ``/cc.xml`` for CCTray readers. The dispatcher does the work, the read
+model (``appliance.ci.views``) says what is shown; this only turns requests into calls and their
+results into answers."""
 
 from __future__ import annotations
 
-from xml.etree.ElementTree import Element, SubElement, tostring
-
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 
 from appliance.ci import protocol, webhooks
-from appliance.ci.dispatcher import Dispatcher, Settings, TooManyWaiting, repo_specs
-from appliance.ci.store import Conflict, LogOffsetMismatch, LogTooLarge, NotFound
-from appliance.web import services
+from appliance.ci.dispatcher import Dispatcher, TooManyWaiting
+from appliance.ci.errors import Conflict, LogOffsetMismatch, LogTooLarge, NotFound
+from appliance.ci.views import Views
 from appliance.web.auth import require_role
 from appliance.web.errors import error_body, error_response
 from appliance.web.inputs import json_body
 from appliance.web.server import disconnection
+from appliance.web.services import services
 
 bp = Blueprint("ci", __name__)
 
 MAX_LOG_APPEND = 1024 * 1024
 LOG_PAGE = 1024 * 1024
-CCTRAY_STATUS = {"passed": "Success", "failed": "Failure", "timed_out": "Failure", "error": "Exception"}
-
-
-@bp.record_once
-def _start_dispatcher(state) -> None:
-    svc = state.app.extensions["appliance"]
-    # At most half the request threads wait for work, so runners never starve the API.
-    waiting = max(1, svc.config.server.threads // 2)
-    dispatcher = Dispatcher(svc.db, svc.bus, Settings.from_config(svc.config.ci), max_waiting=waiting)
-    dispatcher.start(repo_specs(svc.config.ci))
-    state.app.extensions["ci"] = dispatcher
 
 
 def dispatcher() -> Dispatcher:
-    return current_app.extensions["ci"]
+    return services().dispatcher
+
+
+def views() -> Views:
+    return services().dispatcher.views
 
 
 @bp.errorhandler(protocol.ProtocolError)
@@ -177,12 +171,8 @@ def cancel(build_id: int):
 @bp.post("/api/ci/rebuild")
 @require_role("admin")
 def rebuild():
-    body = _body()
-    commit = protocol.text(body, "commit")
-    if len(commit) < 4:
-        raise protocol.ProtocolError("commit must be at least 4 characters of the commit id")
-    repo = protocol.text(body, "repo", None)
-    return jsonify(dispatcher().rebuild(commit.lower(), repo)), 201
+    commit_prefix, repo = protocol.rebuild(_body())
+    return jsonify(dispatcher().rebuild(commit_prefix, repo)), 201
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -191,81 +181,57 @@ def rebuild():
 @bp.get("/api/ci/builds")
 def builds():
     limit = _int_arg("limit", 50, 1, 1000)
-    return jsonify(builds=dispatcher().store.builds(request.args.get("repo"), limit))
+    return jsonify(builds=views().builds(request.args.get("repo"), limit))
 
 
 @bp.get("/api/ci/builds/<id:build_id>")
 def build(build_id: int):
-    return jsonify(dispatcher().store.build(build_id))
+    return jsonify(views().build(build_id))
 
 
 @bp.get("/api/ci/builds/<id:build_id>/log")
 def read_log(build_id: int):
     """The raw bytes of an attempt's log (the latest unless ``attempt``) from ``offset``; the
     size so far in ``X-Log-Size``, so a reader asks again from where it stopped."""
-    store = dispatcher().store
-    latest = store.build(build_id)["attempt"]
+    latest = views().build(build_id)["attempt"]
     attempt = _int_arg("attempt", latest, 1)
     offset = _int_arg("offset", 0)
     limit = _int_arg("limit", None, 1)
-    size = store.log_size(build_id, attempt)
-
-    def chunks():
-        position, end = offset, size if limit is None else min(size, offset + limit)
-        while position < end:
-            data, _ = store.read_log(build_id, attempt, position, min(LOG_PAGE, end - position))
-            if not data:
-                return
-            position += len(data)
-            yield data
-
+    size, chunks = views().log(build_id, attempt, offset, limit, LOG_PAGE)
     headers = {"X-Log-Size": str(size), "X-Log-Attempt": str(attempt), "X-Log-Offset": str(offset)}
-    return Response(chunks(), mimetype="text/plain", headers=headers)
+    return Response(chunks, mimetype="text/plain", headers=headers)
 
 
 @bp.get("/api/ci/runners")
 def runners():
-    svc = dispatcher()
-    return jsonify(runners=svc.store.runner_list(svc.clock()))
+    return jsonify(runners=dispatcher().runners())
 
 
 @bp.get("/api/ci/repos")
 def repos():
-    return jsonify(repos=dispatcher().store.repositories())
+    return jsonify(repos=views().repositories())
 
 
 @bp.get("/cc.xml")
 def cctray():
     """One ``Project`` per repository, as CCMenu and Nevergreen read Jenkins' ``/cc.xml``."""
-    root = Element("Projects")
-    for project in dispatcher().store.cc_projects():
-        last = project["last"]
-        SubElement(
-            root,
-            "Project",
-            name=project["name"],
-            activity="Building" if project["building"] else "Sleeping",
-            lastBuildStatus=CCTRAY_STATUS[last["status"]] if last else "Unknown",
-            lastBuildLabel=last["short_commit"] if last else "",
-            lastBuildTime=(last["finished_at"] or "") if last else "",
-            webUrl=url_for("ci.build_page", build_id=last["id"], _external=True)
-            if last
-            else url_for("ci.index", _external=True),
-        )
-    return Response(tostring(root, encoding="utf-8", xml_declaration=True), mimetype="application/xml")
+    xml = views().cctray_xml(
+        lambda build_id: url_for("ci.build_page", build_id=build_id, _external=True),
+        url_for("ci.index", _external=True),
+    )
+    return Response(xml, mimetype="application/xml")
 
 
 @bp.get("/ci")
 def index():
-    return render_template("ci/index.html", repos=dispatcher().store.repositories())
+    return render_template("ci/index.html", repos=views().repositories())
 
 
 @bp.get("/ci/builds/<id:build_id>")
 def build_page(build_id: int):
-    return render_template("ci/build.html", build=dispatcher().store.build(build_id), log_tail=LOG_PAGE)
+    return render_template("ci/build.html", build=views().build(build_id), log_tail=LOG_PAGE)
 
 
 @bp.get("/ci/runners")
 def runners_page():
-    svc = dispatcher()
-    return render_template("ci/runners.html", runners=svc.store.runner_list(svc.clock()))
+    return render_template("ci/runners.html", runners=dispatcher().runners())

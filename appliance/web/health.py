@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
 from appliance import __version__
-from appliance.web import services
+from appliance.web.services import services
 
 bp = Blueprint("health", __name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify
 
 from appliance.monitor.report import ReportError, parse_report
-from appliance.web import services
 from appliance.web.auth import require_role
 from appliance.web.inputs import json_body
+from appliance.web.services import services
 
 bp = Blueprint("monitor", __name__)
 

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, render_template
 
 from appliance import __version__
 from appliance.stack import stack_state
-from appliance.web import services
+from appliance.web.services import services
 
 bp = Blueprint("status", __name__)
 

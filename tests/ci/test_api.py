@@ -241,7 +241,7 @@ def test_a_repository_removed_from_the_configuration_leaves_every_listing(make_c
     client.post("/api/ci/commits", json=commits_body("b", repo="old"), headers=auth)
     [old_running, old_queued] = [b["id"] for b in client.get("/api/ci/builds?repo=old").json["builds"]][::-1]
     assert start_build(client, auth)["build"] == old_running
-    before.extensions["ci"].stop()
+    before.extensions["appliance"].dispatcher.stop()
 
     after = make_ci_app(repos=both[:1])
     client = after.test_client()

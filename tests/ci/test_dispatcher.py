@@ -110,7 +110,7 @@ def test_events_follow_a_build_its_log_and_its_runner(make_dispatcher):
 
 def test_nothing_is_published_for_commits_that_were_rolled_back(make_dispatcher, monkeypatch):
     dispatcher = make_dispatcher()
-    queue = dispatcher.store._queue
+    queue = dispatcher.store.queue._enqueue
     calls = []
 
     def fail_on_the_second(conn, values, now):
@@ -119,7 +119,7 @@ def test_nothing_is_published_for_commits_that_were_rolled_back(make_dispatcher,
             raise OSError("disk full")
         return queue(conn, values, now)
 
-    monkeypatch.setattr(dispatcher.store, "_queue", fail_on_the_second)
+    monkeypatch.setattr(dispatcher.store.queue, "_enqueue", fail_on_the_second)
     with dispatcher.bus.subscribe(["ci"]) as events:
         with pytest.raises(OSError, match="disk full"):
             dispatcher.add_commits(REPO.name, [commit("a"), commit("b")])

@@ -33,7 +33,7 @@ def ask_for_work(port, token, runner, wait=20):
 
 def test_a_runner_gone_while_waiting_is_not_given_the_next_build(in_process_server, tmp_path):
     server, port, token = start_ci_server(in_process_server, tmp_path)
-    dispatcher = server.app.extensions["ci"]
+    dispatcher = server.services.dispatcher
     assert call(port, token, "POST", "/api/ci/runners/r1/register", {"capacity": 1})[0] == 200
     waiting = ask_for_work(port, token, "r1")
     wait_until(lambda: dispatcher.runners_waiting == 1, what="the runner to wait")
@@ -48,7 +48,7 @@ def test_a_runner_gone_while_waiting_is_not_given_the_next_build(in_process_serv
 
 def test_waiting_runners_never_take_every_request_thread(in_process_server, tmp_path):
     server, port, token = start_ci_server(in_process_server, tmp_path, threads=4)
-    dispatcher = server.app.extensions["ci"]
+    dispatcher = server.services.dispatcher
     polls = []
     for n in range(2):
         assert call(port, token, "POST", f"/api/ci/runners/r{n}/register", {"capacity": 1})[0] == 200
@@ -66,7 +66,7 @@ def test_waiting_runners_never_take_every_request_thread(in_process_server, tmp_
 
 def test_the_runner_still_waiting_gets_the_build(in_process_server, tmp_path):
     server, port, token = start_ci_server(in_process_server, tmp_path)
-    dispatcher = server.app.extensions["ci"]
+    dispatcher = server.services.dispatcher
     for runner in ("gone", "here"):
         assert call(port, token, "POST", f"/api/ci/runners/{runner}/register", {"capacity": 1})[0] == 200
     gone = ask_for_work(port, token, "gone")

@@ -7,9 +7,9 @@ import threading
 from types import SimpleNamespace
 
 from appliance.ci import protocol
-from appliance.ci.client import Answer, Client, ServerUnavailable
 from appliance.ci.observer import Observer, RepoWatch, _describe
 from appliance.ci.settings import CIRepoConfig
+from appliance.client import Answer, Client, ServerUnavailable
 from tests.conftest import free_port, wait_until
 
 

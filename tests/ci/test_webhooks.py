@@ -3,10 +3,10 @@ fetches, never a missed push."""
 
 import pytest
 
-from appliance.ci.client import Client
 from appliance.ci.observer import HOOK_MAX_WAIT, HOOK_SETTLE, Observer
 from appliance.ci.settings import CIRepoConfig
 from appliance.ci.webhooks import AlreadyReceived, BadSignature, UnknownRepository, Webhooks
+from appliance.client import Client
 from appliance.config import Secret
 from tests.ci.test_api import sign
 from tests.web.test_errors import assert_error_shape

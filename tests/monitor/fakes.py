@@ -1,11 +1,13 @@
 """A small real HTTP server on 127.0.0.1 standing in for Octopus, GitHub, GitLab, Jenkins or a
 CCTray feed: each test scripts the documented answers path by path and changes them as it goes.
+No pytest here: ``bench/lamp_latency.py`` runs its fake Jenkins job on it too.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,11 +28,16 @@ class Answer:
     when: dict[str, str] = field(default_factory=dict)  # query items the request must have
 
 
+NOT_FOUND = Answer(404, b'{"message": "404 Not Found"}')
+
+
 @dataclass
 class Seen:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    at: float  # time.monotonic() when its answer was chosen
+    answer: Answer  # the answer it was given
 
 
 class FakeService:
@@ -83,13 +90,11 @@ class FakeService:
         parts = urlsplit(handler.path)
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         with self._lock:
-            self.seen.append(Seen(parts.path, query, dict(handler.headers.items())))
             candidates = self.routes.get(parts.path, [])
             # The answer set last among those whose query items all match.
             matching = [a for a in candidates if all(query.get(k) == v for k, v in a.when.items())]
-            answer = matching[-1] if matching else None
-        if answer is None:
-            answer = Answer(404, b'{"message": "404 Not Found"}')
+            answer = matching[-1] if matching else NOT_FOUND
+            self.seen.append(Seen(parts.path, query, dict(handler.headers.items()), time.monotonic(), answer))
         if answer.hang:
             self.release.wait(30)
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.monitor.monitor import colour_table
+from appliance.monitor.program import colour_table
 from appliance.monitor.sources.octopus import OctopusSource
 from appliance.monitor.states import State
 from tests.monitor import octopus_fake as octopus

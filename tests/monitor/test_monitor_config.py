@@ -8,7 +8,7 @@ import pytest
 
 from appliance import config as config_module
 from appliance.config import ConfigError, Secret
-from appliance.monitor.monitor import colour_table, make_sources
+from appliance.monitor.program import colour_table, make_sources
 from appliance.monitor.sources.http import Http
 from appliance.monitor.states import DEFAULT_COLOURS, State
 

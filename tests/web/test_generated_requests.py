@@ -89,8 +89,7 @@ def seeded_app(tmp_path_factory):
     assert client.post("/api/ci/commits", json=commits, headers=admin).status_code == 200
     assert client.post("/api/ci/runners/r1/next", headers=runner).status_code == 200
     yield app
-    app.extensions["ci"].stop()
-    app.extensions["appliance"].db.close()
+    app.extensions["appliance"].close()
 
 
 def database_dump(app) -> list[str]:

@@ -7,6 +7,9 @@ import socket
 
 import pytest
 
+from appliance.ci.queue import CommitSpec
+from appliance.ci.settings import CIConfig, CIRepoConfig
+from appliance.config import Config
 from appliance.web import server as gateway_module
 from appliance.web.inputs import MAX_BODY_BYTES
 from tests.conftest import http_json, json_answer, open_stream, raw_request, read_until, reset, wait_until
@@ -126,3 +129,19 @@ def test_the_server_starts_and_stops_in_process_twice(in_process_server):
         server, port = in_process_server()
         assert http_json(f"http://127.0.0.1:{port}/healthz")[0] == 200
         server.stop()
+
+
+def test_stopping_the_server_stops_its_lease_timer_and_stack_watcher(in_process_server, tmp_path):
+    ci = CIConfig(repos=[CIRepoConfig(name="app", url="/srv/app.git")])
+    for n in range(2):
+        server, _port = in_process_server(Config(data_dir=tmp_path / f"data{n}", ci=ci))
+        dispatcher = server.services.dispatcher
+        dispatcher.register("r1", [], 1, set())
+        dispatcher.add_commits("app", [CommitSpec(sha="a" * 40, author="Ada", message="one")])
+        assert dispatcher.next("r1", wait=0) is not None  # a lease: the timer runs
+        timer, watcher = dispatcher.lease_timer.thread, server.services.stack_watcher
+        assert timer is not None and timer.is_alive() and watcher.is_alive()
+        server.stop()
+        for thread in (timer, watcher):
+            thread.join(timeout=15)
+        assert not timer.is_alive() and not watcher.is_alive()

@@ -85,7 +85,7 @@ def test_the_status_json_twin_has_the_same_programs(supervisord, tmp_path):
         put_report(application, RICH_REPORT)
         status = assert_page_shows_its_twin(application.test_client())
     finally:
-        application.extensions["appliance"].db.close()
+        application.extensions["appliance"].close()
     assert [p["name"] for p in status["stack"]["programs"]] == ["web:idle", "web:once"]
 
 

@@ -1,12 +1,14 @@
 """Status sources: each reads one CI or deployment system and says one State.
 
-A source is built from its ``[[monitor.<kind>]]`` settings and a shared ``Http`` client; its
-``poll()`` returns a Reading or raises SourceError. Whatever goes wrong while reading is one
-SourceError whose message a user can act on and which never holds a secret, of one of two kinds:
-SourceUnavailable for what may pass by itself (no connection, no answer in time, a server error),
-SourceRefused for what waiting cannot heal (credentials refused, a wrong URL, an answer of the
-wrong shape). The monitor keeps a source's last state through the first for ``stale_after``
-seconds, and shows the second as unreachable at once.
+A polled source is an ``HttpSource`` (``sources/http.py``) built from its ``[[monitor.<kind>]]``
+settings and the shared ``Http`` client; one fed by events reads what its thread knows
+(``sources/own_ci.py``). Its ``poll()`` returns a Reading or raises SourceError. Whatever goes
+wrong while reading is one SourceError whose message a user can act on and which never holds a
+secret, of one of two kinds: SourceUnavailable for what may pass by itself (no connection, no
+answer in time, a server error, a lost event stream: SourceLost), SourceRefused for what waiting
+cannot heal (credentials refused, a wrong URL, an answer of the wrong shape). The monitor keeps a
+source's last state through the first for ``stale_after`` seconds, and shows the second as
+unreachable at once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ class SourceError(Exception):
 
 class SourceUnavailable(SourceError):
     """Not read for a reason that may pass by itself: the connection, the time, a server error."""
+
+
+class SourceLost(SourceUnavailable):
+    """A source that knows since when it has been unreadable (``since``, on the monitor's clock):
+    an event stream is read continuously, so it was good until it was lost, however long ago the
+    monitor last asked it."""
+
+    def __init__(self, message: str, since: float):
+        super().__init__(message)
+        self.since = since
 
 
 class SourceRefused(SourceError):

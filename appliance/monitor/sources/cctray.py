@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 
+from appliance.client import where
 from appliance.monitor.settings import CCTraySourceConfig
-from appliance.monitor.sources import Reading, SourceRefused, building_after, reveal
-from appliance.monitor.sources.http import Http, where, within_timeout
+from appliance.monitor.sources import Reading, SourceRefused, building_after
+from appliance.monitor.sources.http import Credentials, Http, HttpSource
 from appliance.monitor.states import State, worst
 
 # lastBuildStatus; any other value means Unknown, as the format says.
@@ -23,22 +24,19 @@ def project_state(activity: str | None, last_build_status: str | None) -> State:
     return building_after(last) if activity == "Building" else last
 
 
-class CCTraySource:
+class CCTraySource(HttpSource[CCTraySourceConfig]):
     kind = "cctray"
 
     def __init__(self, settings: CCTraySourceConfig, http: Http):
-        self.settings = settings
-        self.http = http
-        self.name = settings.page_name
-        self.interval = settings.interval
+        super().__init__(settings, http)
         watched = settings.projects
         self.projects = [watched] if isinstance(watched, str) else list(watched)
 
-    @within_timeout
-    def poll(self) -> Reading:
-        password = reveal(self.settings.password, "password")
-        auth = (self.settings.username, password or "") if self.settings.username else None
-        answer = self.http.get_bytes(self.settings.url, auth=auth, timeout=self.settings.timeout)
+    def credentials(self) -> Credentials:
+        return Credentials.basic(self.settings.username, self.settings.password, "password")
+
+    def read(self) -> Reading:
+        answer = self.get_bytes(self.settings.url)
         try:
             # The standard library's expat refuses entity expansion attacks and never fetches
             # external entities; the feed comes from a server the user configured.

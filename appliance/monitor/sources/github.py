@@ -8,11 +8,12 @@ after a failure (one more request, conditional as well).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from appliance.monitor.settings import GitHubSourceConfig
-from appliance.monitor.sources import Reading, building_after, expect, reveal
-from appliance.monitor.sources.http import Http, within_timeout
+from appliance.monitor.sources import Reading, building_after, expect
+from appliance.monitor.sources.http import Credentials, Http, HttpSource
 from appliance.monitor.states import State
 
 CONCLUSIONS: dict[str, State] = {
@@ -26,27 +27,25 @@ CONCLUSIONS: dict[str, State] = {
 }
 
 
-class GitHubSource:
+class GitHubSource(HttpSource[GitHubSourceConfig]):
     kind = "github"
+    headers: ClassVar[Mapping[str, str]] = {
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": "2022-11-28",
+    }
 
     def __init__(self, settings: GitHubSourceConfig, http: Http):
-        self.settings = settings
-        self.http = http
-        self.name = settings.page_name
-        self.interval = settings.interval
+        super().__init__(settings, http)
         api = settings.api.rstrip("/")
         self.runs_url = (
             f"{api}/repos/{settings.owner}/{settings.repo}/actions/workflows/{settings.workflow}/runs"
         )
 
-    @within_timeout
-    def poll(self) -> Reading:
-        token = reveal(self.settings.token, "token")
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        secrets = (token,) if token else ()
-        run = self._latest_run(headers, secrets)
+    def credentials(self) -> Credentials:
+        return Credentials.header("Authorization", self.settings.token, "token", "Bearer {}")
+
+    def read(self) -> Reading:
+        run = self._latest_run()
         if run is None:
             return Reading(State.UNKNOWN, detail=f"no run on {self.settings.branch} yet")
         status = expect(run, "status", str, "workflow run")
@@ -55,15 +54,12 @@ class GitHubSource:
         if status == "completed":
             conclusion = run.get("conclusion")
             return Reading(CONCLUSIONS.get(str(conclusion), State.UNKNOWN), link, f"{title}: {conclusion}")
-        previous = self._latest_run(headers, secrets, status="completed")
+        previous = self._latest_run(status="completed")
         before = CONCLUSIONS.get(str(previous.get("conclusion"))) if previous else None
         return Reading(building_after(before), link, f"{title}: {status.replace('_', ' ')}")
 
-    def _latest_run(self, headers: dict[str, str], secrets: tuple[str, ...], **filters: str) -> Any:
+    def _latest_run(self, **filters: str) -> Any:
         params = {"branch": self.settings.branch, "per_page": 1, **filters}
-        answer = self.http.get_json(
-            self.runs_url, params=params, headers=headers, secrets=secrets,
-            timeout=self.settings.timeout, conditional=True,
-        )  # fmt: skip
+        answer = self.get_json(self.runs_url, params, conditional=True)
         runs = expect(answer, "workflow_runs", list, "workflow runs")
         return runs[0] if runs else None

@@ -6,8 +6,8 @@ from typing import Any
 from urllib.parse import quote
 
 from appliance.monitor.settings import GitLabSourceConfig
-from appliance.monitor.sources import Reading, building_after, expect, expect_list, reveal
-from appliance.monitor.sources.http import Http, NotFound, within_timeout
+from appliance.monitor.sources import Reading, building_after, expect, expect_list
+from appliance.monitor.sources.http import Credentials, Http, HttpSource, NotFound
 from appliance.monitor.states import State
 
 FINISHED: dict[str, State] = {
@@ -21,27 +21,23 @@ FINISHED: dict[str, State] = {
 RUNNING = ("created", "waiting_for_resource", "preparing", "pending", "running")
 
 
-class GitLabSource:
+class GitLabSource(HttpSource[GitLabSourceConfig]):
     kind = "gitlab"
 
     def __init__(self, settings: GitLabSourceConfig, http: Http):
-        self.settings = settings
-        self.http = http
-        self.name = settings.page_name
-        self.interval = settings.interval
+        super().__init__(settings, http)
         # A path like group/project is one URL segment: group%2Fproject.
         self.project_url = f"{settings.api.rstrip('/')}/projects/{quote(settings.project, safe='')}"
 
-    @within_timeout
-    def poll(self) -> Reading:
-        token = reveal(self.settings.token, "token")
-        headers = {"PRIVATE-TOKEN": token} if token else {}
-        secrets = (token,) if token else ()
+    def credentials(self) -> Credentials:
+        return Credentials.header("PRIVATE-TOKEN", self.settings.token, "token")
+
+    def read(self) -> Reading:
         try:
-            pipeline = self._get("/pipelines/latest", headers, secrets, ref=self.settings.ref)
+            pipeline = self._get("/pipelines/latest", ref=self.settings.ref)
         except NotFound:
             # Also the answer for a project without pipelines: ask whether the project exists.
-            self._get("", headers, secrets)
+            self._get("")
             return Reading(State.UNKNOWN, detail=f"no pipeline for {self.settings.ref} yet")
         status = expect(pipeline, "status", str, "pipeline")
         link = pipeline.get("web_url")
@@ -49,17 +45,11 @@ class GitLabSource:
         if status not in RUNNING:
             return Reading(FINISHED.get(status, State.UNKNOWN), link, detail)
         finished = expect_list(
-            self._get("/pipelines", headers, secrets, ref=self.settings.ref, scope="finished", per_page=1),
+            self._get("/pipelines", ref=self.settings.ref, scope="finished", per_page=1),
             "pipelines",
         )
         before = FINISHED.get(expect(finished[0], "status", str, "pipelines")) if finished else None
         return Reading(building_after(before), link, detail)
 
-    def _get(self, path: str, headers: dict[str, str], secrets: tuple[str, ...], **params: Any) -> Any:
-        return self.http.get_json(
-            self.project_url + path,
-            params=params,
-            headers=headers,
-            secrets=secrets,
-            timeout=self.settings.timeout,
-        )
+    def _get(self, path: str, **params: Any) -> Any:
+        return self.get_json(self.project_url + path, params)

@@ -1,17 +1,25 @@
-"""The one HTTP client every source reads through.
+"""Polled sources: the one HTTP client they read through (``Http``) and their base (``HttpSource``).
 
-One ``requests.Session`` keeps connections to each server open between polls. A GET is safe to
-repeat, so a refused connection or a 502/503/504 is retried once at once; a read that fails or
-times out is not (the next poll comes soon enough, and a hanging server would otherwise hold the
-monitor for several timeouts). Every failure becomes a SourceError whose message names the server
-and the path, never the query, the credentials or any secret the caller names: SourceUnavailable
-for a broken connection, a timeout, a 5xx or a rate limit, which may pass by themselves;
-SourceRefused for any other 4xx and for an answer that is not JSON or too large, which will not.
+A polled source extends ``HttpSource`` with what is its own: its ``kind``, its URLs, its
+``credentials`` and how it reads the answers (``read``), which it asks for with ``get_json`` or
+``get_bytes``. The base has the rest: its name and interval from the settings, its credentials
+read afresh at each poll, one deadline for the whole poll, the errors.
+
+The sources talk to other services, often on the internet, so they read through requests (proxies,
+TLS, redirects, compressed answers), not through the standard-library client with which the
+appliance's programs talk to its own server (``appliance/client.py``). One ``requests.Session``
+keeps connections to each server open between polls. A GET is safe to repeat, so a refused
+connection or a 502/503/504 is retried once at once; a read that fails or times out is not (the
+next poll comes soon enough, and a hanging server would otherwise hold the monitor for several
+timeouts). Every failure becomes a SourceError whose message names the server and the path, never
+the query, the credentials or any secret the caller names: SourceUnavailable for a broken
+connection, a timeout, a 5xx or a rate limit, which may pass by themselves; SourceRefused for any
+other 4xx and for an answer that is not JSON or too large, which will not.
 
 requests' timeout bounds each socket operation, not the answer: a server that trickles its answer
 a byte at a time held the monitor for as long as it kept sending. So every request has a Deadline,
-connect to last byte, and a source's ``poll`` (``within_timeout``) one for all its requests
-together; and an answer is read in chunks up to MAX_ANSWER_BYTES, never whole whatever its size.
+connect to last byte, and a source's poll one for all its requests together (``HttpSource.poll``);
+and an answer is read in chunks up to MAX_ANSWER_BYTES, never whole whatever its size.
 """
 
 from __future__ import annotations
@@ -21,10 +29,10 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
-from typing import Any
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -33,7 +41,10 @@ from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.util.retry import Retry
 
 from appliance import __version__
-from appliance.monitor.sources import Reading, SourceRefused, SourceUnavailable
+from appliance.client import reason_of, where
+from appliance.config import Secret
+from appliance.monitor.settings import SourceConfig
+from appliance.monitor.sources import Reading, SourceRefused, SourceUnavailable, reveal
 
 RETRY = Retry(
     total=2,
@@ -125,19 +136,6 @@ class Deadline:
                 self._timer.cancel()
 
 
-def within_timeout(poll: Callable[[Any], Reading]) -> Callable[[Any], Reading]:
-    """For a source's ``poll``: one deadline, the source's ``timeout``, for all the requests of a read
-    together. The monitor reads its sources one after the other, so this is how long one source can
-    hold the others back, however many requests it makes."""
-
-    @functools.wraps(poll)
-    def poll_within_timeout(source: Any) -> Reading:
-        with Deadline(source.settings.timeout):
-            return poll(source)
-
-    return poll_within_timeout
-
-
 class _WatchedConnection:
     """Mixed into urllib3's connection classes: what the current Deadline needs of a connection."""
 
@@ -191,31 +189,9 @@ class NotFound(SourceRefused):
     """HTTP 404: sources tell "nothing built yet" apart from "no such thing" with another call."""
 
 
-def where(url: str) -> str:
-    """The URL without credentials, query or fragment: what a message may show."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-def reason_of(exc: BaseException) -> str:
-    """The innermost error of a connection error, e.g. "Connection refused": requests wraps
-    urllib3's error, which wraps the operating system's."""
-    innermost = exc
-    for _ in range(10):  # a few levels deep; never loop on a cycle
-        inner = innermost.__cause__ or innermost.__context__ or getattr(innermost, "reason", None)
-        if not isinstance(inner, BaseException):
-            break
-        innermost = inner
-    if isinstance(innermost, OSError) and innermost.strerror:
-        return innermost.strerror
-    return str(innermost) or type(innermost).__name__
-
-
 class Http:
-    """GETs for the sources; conditional requests (ETag) for the APIs that count them."""
+    """GETs for the sources; conditional requests (ETag) for the APIs that count them. Shared by
+    every polled source, which reach it through their base, ``HttpSource``."""
 
     def __init__(self, session: requests.Session | None = None):
         self.session = session or requests.Session()
@@ -223,25 +199,12 @@ class Http:
         adapter = _WatchedAdapter(max_retries=RETRY)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self._etags: dict[str, tuple[str, Any]] = {}
+        self._etags: dict[str, tuple[str, bytes]] = {}
 
     def close(self) -> None:
         self.session.close()
 
-    def get_bytes(
-        self,
-        url: str,
-        *,
-        timeout: float,
-        params: Mapping[str, str | int] | None = None,
-        headers: Mapping[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        secrets: Iterable[str] = (),
-    ) -> bytes:
-        """The raw answer, for formats that declare their own encoding (XML)."""
-        return self._get(url, timeout, params, headers, auth, secrets)[1]
-
-    def get_json(
+    def get(
         self,
         url: str,
         *,
@@ -251,22 +214,17 @@ class Http:
         auth: tuple[str, str] | None = None,
         secrets: Iterable[str] = (),
         conditional: bool = False,
-    ) -> Any:
-        """The parsed JSON answer. ``conditional``: send the last ETag, and on 304 Not Modified
-        return the answer kept from last time (GitHub does not count those against the rate limit)."""
-        secrets = tuple(secrets)
-        cache_key = requests.Request("GET", url, params=params).prepare().url or url
+    ) -> bytes:
+        """The answer's body. ``conditional``: send the last ETag, and on 304 Not Modified return
+        the body kept from last time (GitHub does not count those against the rate limit)."""
         headers = dict(headers or {})
+        cache_key = (requests.Request("GET", url, params=params).prepare().url or url) if conditional else ""
         cached = self._etags.get(cache_key) if conditional else None
         if cached:
             headers["If-None-Match"] = cached[0]
-        response, answer = self._get(url, timeout, params, headers, auth, secrets)
+        response, body = self._get(url, timeout, params, headers, auth, secrets)
         if response.status_code == 304 and cached:
             return cached[1]
-        try:
-            body = json.loads(answer)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SourceRefused(_redact(f"invalid JSON from {where(url)}: {exc}", secrets)) from None
         etag = response.headers.get("ETag")
         if conditional and etag:
             self._etags[cache_key] = (etag, body)
@@ -348,3 +306,86 @@ def _redact(message: str, secrets: Iterable[str]) -> str:
         if secret:
             message = message.replace(secret, "***")
     return message
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a source's requests carry to be let in, as headers or HTTP basic authentication, and
+    the secrets in them, which no message may show."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    auth: tuple[str, str] | None = None
+    secrets: tuple[str, ...] = ()
+
+    @classmethod
+    def header(cls, name: str, secret: Secret | None, what: str, value: str = "{}") -> Credentials:
+        """The header ``name: value`` with the secret in it, when there is one."""
+        revealed = reveal(secret, what)
+        return cls({name: value.format(revealed)}, secrets=(revealed,)) if revealed else cls()
+
+    @classmethod
+    def basic(cls, username: str, password: Secret | None, what: str) -> Credentials:
+        """HTTP basic authentication, when there is a user. The password is read either way, so
+        that one that cannot be read shows."""
+        revealed = reveal(password, what)
+        return cls(auth=(username, revealed or "")) if username else cls()
+
+
+SettingsT = TypeVar("SettingsT", bound=SourceConfig)
+
+
+class HttpSource(Generic[SettingsT]):
+    """A source the monitor polls over HTTP. A subclass names its ``kind`` (its key in
+    ``[monitor]``), makes its URLs from its settings in ``__init__``, says its ``credentials`` and
+    its ``headers``, and reads its state in ``read`` with ``get_json`` and ``get_bytes``. One thread
+    polls a source at a time."""
+
+    kind: ClassVar[str]
+    headers: ClassVar[Mapping[str, str]] = {}  # sent with every request, besides the credentials
+
+    def __init__(self, settings: SettingsT, http: Http):
+        self.settings = settings
+        self.http = http
+        self.name = settings.page_name
+        self.interval = settings.interval
+        self._credentials = Credentials()  # this poll's
+
+    def credentials(self) -> Credentials:
+        """Read at each poll, so that a rotated key is picked up; a secret that cannot be read is a
+        SourceRefused (``reveal``). None by default."""
+        return Credentials()
+
+    def read(self) -> Reading:
+        raise NotImplementedError
+
+    def poll(self) -> Reading:
+        """``read``, with one deadline, the source's ``timeout``, for all its requests together.
+        The monitor reads its sources one after the other, so this is how long one source can hold
+        the others back, however many requests it makes."""
+        with Deadline(self.settings.timeout):
+            self._credentials = self.credentials()
+            try:
+                return self.read()
+            finally:
+                self._credentials = Credentials()
+
+    def get_bytes(
+        self, url: str, params: Mapping[str, str | int] | None = None, *, conditional: bool = False
+    ) -> bytes:
+        """The raw answer, for formats that declare their own encoding (XML)."""
+        credentials = self._credentials
+        return self.http.get(
+            url, params=params, headers={**self.headers, **credentials.headers}, auth=credentials.auth,
+            secrets=credentials.secrets, timeout=self.settings.timeout, conditional=conditional,
+        )  # fmt: skip
+
+    def get_json(
+        self, url: str, params: Mapping[str, str | int] | None = None, *, conditional: bool = False
+    ) -> Any:
+        """The parsed JSON answer; ``conditional`` as in ``Http.get``."""
+        answer = self.get_bytes(url, params, conditional=conditional)
+        try:
+            return json.loads(answer)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            message = f"invalid JSON from {where(url)}: {exc}"
+            raise SourceRefused(_redact(message, self._credentials.secrets)) from None

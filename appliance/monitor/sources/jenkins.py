@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.monitor.settings import JenkinsSourceConfig
-from appliance.monitor.sources import Reading, building_after, expect, expect_object, reveal
-from appliance.monitor.sources.http import Http, NotFound, within_timeout
+from appliance.monitor.sources import Reading, building_after, expect, expect_object
+from appliance.monitor.sources.http import Credentials, Http, HttpSource, NotFound
 from appliance.monitor.states import State
 
 RESULTS: dict[str, State] = {
@@ -18,25 +18,22 @@ RESULTS: dict[str, State] = {
 }
 
 
-class JenkinsSource:
+class JenkinsSource(HttpSource[JenkinsSourceConfig]):
     kind = "jenkins"
 
     def __init__(self, settings: JenkinsSourceConfig, http: Http):
-        self.settings = settings
-        self.http = http
+        super().__init__(settings, http)
         self.job = settings.job.rstrip("/")
-        self.name = settings.page_name
-        self.interval = settings.interval
 
-    @within_timeout
-    def poll(self) -> Reading:
-        token = reveal(self.settings.token, "API token")
-        auth = (self.settings.username, token or "") if self.settings.username else None
+    def credentials(self) -> Credentials:
+        return Credentials.basic(self.settings.username, self.settings.token, "API token")
+
+    def read(self) -> Reading:
         try:
-            build = self._get("/lastBuild", auth, "number,url,result,building,timestamp,estimatedDuration")
+            build = self._get("/lastBuild", "number,url,result,building,timestamp,estimatedDuration")
         except NotFound:
             # Also the answer for a job that was never built: ask whether the job exists.
-            self._get("", auth, "name")
+            self._get("", "name")
             return Reading(State.UNKNOWN, detail="no build yet")
         building = expect(build, "building", bool, "lastBuild")
         result = build.get("result")
@@ -45,13 +42,11 @@ class JenkinsSource:
         if not building:
             return Reading(RESULTS.get(str(result), State.UNKNOWN), link, f"{title}: {result}")
         try:
-            previous = self._get("/lastCompletedBuild", auth, "result").get("result")
+            previous = self._get("/lastCompletedBuild", "result").get("result")
         except NotFound:
             previous = None
         return Reading(building_after(RESULTS.get(str(previous))), link, f"{title}: building")
 
-    def _get(self, path: str, auth: tuple[str, str] | None, tree: str) -> Any:
-        answer = self.http.get_json(
-            f"{self.job}{path}/api/json", params={"tree": tree}, auth=auth, timeout=self.settings.timeout
-        )
+    def _get(self, path: str, tree: str) -> Any:
+        answer = self.get_json(f"{self.job}{path}/api/json", {"tree": tree})
         return expect_object(answer, path.lstrip("/") or "job")

@@ -11,36 +11,34 @@ import re
 from typing import Any
 
 from appliance.monitor.settings import OctopusSourceConfig
-from appliance.monitor.sources import Reading, expect, reveal
-from appliance.monitor.sources.http import Http, within_timeout
+from appliance.monitor.sources import Reading, expect
+from appliance.monitor.sources.http import Credentials, Http, HttpSource
 from appliance.monitor.states import PHASE_FAILED, State
 
 # Octopus names the steps of a task log "Step 1: Deploy"; the settings name them "Deploy".
 STEP_NUMBER = re.compile(r"^Step \d+: ")
 
 
-class OctopusSource:
+class OctopusSource(HttpSource[OctopusSourceConfig]):
     kind = "octopus"
 
     def __init__(self, settings: OctopusSourceConfig, http: Http):
-        self.settings = settings
-        self.http = http
-        self.name = settings.page_name
-        self.interval = settings.interval
+        super().__init__(settings, http)
         self.base = settings.url.rstrip("/")
         self.api = f"{self.base}/api/{settings.space}" if settings.space else f"{self.base}/api"
         self.phases = {step: State(phase) for step, phase in settings.steps.items()}
 
-    @within_timeout
-    def poll(self) -> Reading:
-        headers, secrets = self._credentials()
-        deployments = self._get("deployments", headers, secrets, projects=self.settings.project,
+    def credentials(self) -> Credentials:
+        return Credentials.header("X-Octopus-ApiKey", self.settings.api_key, "API key")
+
+    def read(self) -> Reading:
+        deployments = self._get("deployments", projects=self.settings.project,
                                 environments=self.settings.environment, take=1)  # fmt: skip
         items = expect(deployments, "Items", list, "deployments")
         if not items:
             return Reading(State.UNKNOWN, detail=f"no deployment to {self.settings.environment} yet")
         task_id = expect(items[0], "TaskId", str, "deployments")
-        task = self._get(f"tasks/{task_id}", headers, secrets)
+        task = self._get(f"tasks/{task_id}")
         state = expect(task, "State", str, f"tasks/{task_id}")
         space = f"{self.settings.space}/" if self.settings.space else ""
         link = f"{self.base}/app#/{space}tasks/{task_id}"
@@ -52,7 +50,7 @@ class OctopusSource:
             return Reading(State.SUCCESS, link, "deployed successfully")
         if state not in ("Executing", "Failed", "TimedOut"):
             return Reading(State.UNKNOWN, link, f"task state {state!r}")
-        steps = self._steps(task_id, headers, secrets)
+        steps = self._steps(task_id)
         failed = next((name for name, status in steps if status == "Failed"), None)
         if failed is not None:
             phase = self.phases.get(failed)
@@ -74,25 +72,13 @@ class OctopusSource:
         running = next((name for name, status in steps if status == "Running"), None)
         return Reading(State.DEPLOYING, link, f"{running}: running" if running else "executing")
 
-    def _credentials(self) -> tuple[dict[str, str], tuple[str, ...]]:
-        key = reveal(self.settings.api_key, "API key")
-        return ({"X-Octopus-ApiKey": key}, (key,)) if key else ({}, ())
+    def _get(self, path: str, **params: Any) -> Any:
+        return self.get_json(f"{self.api}/{path}", params)
 
-    def _get(self, path: str, headers: dict[str, str], secrets: tuple[str, ...], **params: Any) -> Any:
-        return self.http.get_json(
-            f"{self.api}/{path}",
-            params=params,
-            headers=headers,
-            secrets=secrets,
-            timeout=self.settings.timeout,
-        )
-
-    def _steps(
-        self, task_id: str, headers: dict[str, str], secrets: tuple[str, ...]
-    ) -> list[tuple[str, str]]:
+    def _steps(self, task_id: str) -> list[tuple[str, str]]:
         """(name, status) of each step of the task's log, names without their "Step N: "."""
         where = f"tasks/{task_id}/details"
-        details = self._get(where, headers, secrets)
+        details = self._get(where)
         logs = expect(details, "ActivityLogs", list, where)
         if not logs:
             return []

@@ -13,43 +13,51 @@ lost attempt, running again, ended), so an event older than what is known is dro
 and keeps only its last 500 of all topics (log chunks among them), so a replay can miss a build
 where a fresh read cannot.
 
-Each change wakes the monitor at once. A lost stream is retried with back-off; the sources keep
-their last state for ``stale_after`` seconds from the moment it was lost, then show as
+Both reads go through the client of the appliance's programs (``appliance/client.py``), as a
+runner's do. Each change wakes the monitor at once. A lost stream is retried with back-off; the
+sources keep their last state for ``stale_after`` seconds from the moment it was lost, then show as
 unreachable (the monitor decides, from ``SourceLost.since``).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode
 
+from appliance.backoff import Backoff
+from appliance.ci.statuses import ACTIVE, ERROR, FAILED, PASSED, TIMED_OUT
+from appliance.client import Client, EventStream, ServerUnavailable, reason_of
 from appliance.config import Config
-from appliance.monitor.monitor import SourceLost
 from appliance.monitor.settings import own_ci_repos
-from appliance.monitor.sources import Reading, Source, SourceError, building_after, expect
-from appliance.monitor.sources.http import Http, reason_of
+from appliance.monitor.sources import (
+    Reading,
+    Source,
+    SourceError,
+    SourceLost,
+    SourceRefused,
+    building_after,
+    expect,
+)
 from appliance.monitor.states import State
 
 log = logging.getLogger(__name__)
 
-# The CI's build statuses (``appliance.ci.schema``, not imported: it needs SQLAlchemy, which the
-# monitor does without). A cancelled build says nothing about the code: it never decides.
-ACTIVE = ("queued", "running")
+# Each of the CI's verdicts as a state (``appliance.ci.statuses`` imports nothing, so the monitor
+# stays without SQLAlchemy). A cancelled build says nothing about the code: it never decides.
 VERDICT_STATES: dict[str, State] = {
-    "passed": State.SUCCESS,
-    "failed": State.FAILURE,
-    "timed_out": State.FAILURE,
-    "error": State.FAILURE,
+    PASSED: State.SUCCESS,
+    FAILED: State.FAILURE,
+    TIMED_OUT: State.FAILURE,
+    ERROR: State.FAILURE,
 }
 
+EVENTS = "/events?topic=ci.build"
 RECENT_BUILDS = 100  # read per repository at each connection, and kept (with the active ones)
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 45.0  # three of the server's 15 s keep-alives missed: the stream is dead
@@ -57,7 +65,6 @@ FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 15.0
 FIRST_READ_WAIT_SECONDS = 2.0
 IDLE_SECONDS = 300.0  # a connected feed needs no re-reads: its events wake the monitor
-MAX_LINE_BYTES = 1024 * 1024
 
 
 def own_ci_feed(config: Config) -> OwnCIFeed | None:
@@ -185,9 +192,9 @@ class OwnCIFeed:
         self._connected = False
         self._error: str | None = None  # why the feed is not connected, once it has tried
         self._lost_at = clock()  # since when it has not been connected
-        self._sock: socket.socket | None = None  # the stream's, kept apart: http.client lets go of it
+        self._stream: EventStream | None = None  # the one being followed, for close()
         self._thread: threading.Thread | None = None
-        self._http = Http()
+        self._client = Client(self.server_url, None, timeout=CONNECT_TIMEOUT_SECONDS)
 
     # --- what the monitor's thread asks -------------------------------------------------------
 
@@ -221,18 +228,14 @@ class OwnCIFeed:
     def close(self) -> None:
         with self._lock:
             self._closed.set()
-            sock = self._sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # ends a read blocked on the stream at once
-            except OSError:
-                pass
+            stream = self._stream
+        if stream is not None:
+            stream.close()  # ends a read blocked on the stream at once
         if self._thread is not None:
             self._thread.join(timeout=CONNECT_TIMEOUT_SECONDS * 2)
-        self._http.close()
 
     def _run(self, wake: Callable[[Source], None]) -> None:
-        delay = self.first_retry
+        backoff = Backoff(self.first_retry, self.max_retry)
         while not self._closed.is_set():
             try:
                 error = self._follow(wake)
@@ -248,49 +251,33 @@ class OwnCIFeed:
                 self._connected, self._error = False, error
             self._tried.set()
             if was_connected:
-                delay = self.first_retry
+                backoff.reset()
             if changed:
                 log.warning("own CI: %s (retrying)", error)
                 self._wake_all(wake)
-            self._closed.wait(delay)
-            delay = min(delay * 2, self.max_retry)
+            backoff.wait(self._closed)
 
     def _follow(self, wake: Callable[[Source], None]) -> str:
         """Connect, read the builds, apply the events until the stream ends; returns why it did."""
-        parts = urlsplit(self.server_url)
-        connection_class = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        conn = connection_class(parts.hostname or "127.0.0.1", parts.port, timeout=CONNECT_TIMEOUT_SECONDS)
+        stream = self._client.stream(EVENTS, self.read_timeout, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        with self._lock:
+            if self._closed.is_set():
+                return "closed"
+            self._stream = stream
         try:
-            try:
-                conn.connect()
-                with self._lock:
-                    if self._closed.is_set():
-                        return "closed"
-                    self._sock = conn.sock
-                conn.sock.settimeout(self.read_timeout)
-                conn.request(
-                    "GET", f"{parts.path}/events?topic=ci.build", headers={"Accept": "text/event-stream"}
-                )
-                response = conn.getresponse()
-            except (OSError, http.client.HTTPException) as exc:
-                return f"cannot connect to {self.events_url}: {reason_of(exc)}"
-            if response.status != 200:
-                return f"HTTP {response.status} {response.reason} from {self.events_url}"
-            # The server subscribes before it sends anything: from here on no event is missed.
-            return self._snapshot_then_events(response, wake)
+            with stream:
+                # The server subscribes before it answers: from here on no event is missed.
+                return self._snapshot_then_events(stream, wake)
+        except ServerUnavailable as exc:
+            return str(exc)
         finally:
             with self._lock:
-                self._sock = None
-            conn.close()
+                self._stream = None
 
-    def _snapshot_then_events(
-        self, response: http.client.HTTPResponse, wake: Callable[[Source], None]
-    ) -> str:
+    def _snapshot_then_events(self, stream: EventStream, wake: Callable[[Source], None]) -> str:
         try:
             recent = {repo: self._recent_builds(repo) for repo in self._repos}
-        except SourceError as exc:
+        except (ServerUnavailable, SourceError) as exc:
             return str(exc)
         with self._lock:
             for repo, builds in recent.items():
@@ -301,21 +288,19 @@ class OwnCIFeed:
         self._tried.set()
         self._wake_all(wake)
         try:
-            for data in sse_data(response, "ci.build"):
-                self._apply(checked_build(json.loads(data)), wake)
-        except TimeoutError:
-            return f"no data from {self.events_url} for {self.read_timeout:g} s"
-        except (OSError, http.client.HTTPException, UnicodeDecodeError, ValueError) as exc:
+            for event, data in stream:
+                if event == "ci.build":
+                    self._apply(checked_build(json.loads(data)), wake)
+        except ValueError as exc:
             return f"lost {self.events_url}: {reason_of(exc)}"
         return f"{self.events_url} ended the stream"
 
     def _recent_builds(self, repo: str) -> list[dict[str, Any]]:
-        answer = self._http.get_json(
-            f"{self.server_url}/api/ci/builds",
-            params={"repo": repo, "limit": RECENT_BUILDS},
-            timeout=CONNECT_TIMEOUT_SECONDS,
-        )
-        builds = expect(answer, "builds", list, "/api/ci/builds")
+        path = "/api/ci/builds?" + urlencode({"repo": repo, "limit": RECENT_BUILDS})
+        answer = self._client.call("GET", path)
+        if answer.status != 200:
+            raise SourceRefused(answer.summary(f"{self.server_url}/api/ci/builds"))
+        builds = expect(answer.body, "builds", list, "/api/ci/builds")
         return [build for build in map(checked_build, builds) if build is not None]
 
     def _apply(self, build: dict[str, Any] | None, wake: Callable[[Source], None]) -> None:
@@ -332,27 +317,3 @@ class OwnCIFeed:
     def _wake_all(self, wake: Callable[[Source], None]) -> None:
         for source in self.sources:
             wake(source)
-
-
-def sse_data(response: http.client.HTTPResponse, event: str) -> Iterator[str]:
-    """The data of each ``event`` message of a text/event-stream until it ends: fields up to a
-    blank line; comments (the keep-alives) and other fields skipped, as a browser reads them."""
-    name, data = "message", []
-    while True:
-        line = response.readline(MAX_LINE_BYTES)
-        if not line.endswith(b"\n"):
-            if len(line) >= MAX_LINE_BYTES:
-                raise ValueError(f"a line longer than {MAX_LINE_BYTES} bytes")
-            return  # the stream ended
-        text = line.decode("utf-8").rstrip("\r\n")
-        if not text:
-            if data and name == event:
-                yield "\n".join(data)
-            name, data = "message", []
-            continue
-        field, _, value = text.partition(":")
-        value = value.removeprefix(" ")
-        if field == "event":
-            name = value
-        elif field == "data":
-            data.append(value)
