@@ -25,6 +25,9 @@ from urllib.parse import urlsplit
 from appliance.backoff import Backoff
 
 MAX_LINE_BYTES = 1024 * 1024  # of an event stream: beyond it the stream counts as lost
+# Of one answer: the API's largest (a page of builds, a log chunk) is a few MiB at most; a server
+# that sends more is not one to trust with this program's memory.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 class ServerUnavailable(Exception):
@@ -115,10 +118,10 @@ class Client:
         url = where(self.base_url + path)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                return Answer(response.status, _parse(response.read()))
+                return Answer(response.status, _parse(_read_bounded(response, url)))
         except urllib.error.HTTPError as exc:
             with exc:
-                answer = Answer(exc.code, _parse(exc.read()))
+                answer = Answer(exc.code, _parse(_read_bounded(exc, url)))
             if exc.code >= 500:
                 raise ServerUnavailable(answer.summary(url)) from None
             return answer
@@ -132,6 +135,13 @@ class Client:
         keep-alive every 15 s); connecting may take ``connect_timeout``, by default as long."""
         headers = {"Accept": "text/event-stream", **self._authorization()}
         return EventStream(self.base_url, path, headers, timeout, connect_timeout or timeout)
+
+
+def _read_bounded(response: Any, url: str) -> bytes:
+    raw = response.read(MAX_ANSWER_BYTES + 1)
+    if len(raw) > MAX_ANSWER_BYTES:
+        raise ServerUnavailable(f"{url} answered more than {MAX_ANSWER_BYTES} bytes")
+    return raw
 
 
 def _parse(raw: bytes) -> Any:

@@ -17,27 +17,20 @@ connection, a timeout, a 5xx or a rate limit, which may pass by themselves; Sour
 other 4xx and for an answer that is not JSON or too large, which will not.
 
 requests' timeout bounds each socket operation, not the answer: a server that trickles its answer
-a byte at a time held the monitor for as long as it kept sending. So every request has a Deadline,
-connect to last byte, and a source's poll one for all its requests together (``HttpSource.poll``);
-and an answer is read in chunks up to MAX_ANSWER_BYTES, never whole whatever its size.
+a byte at a time held the monitor for as long as it kept sending. So every request has a
+``Deadline`` (``deadline.py``), connect to last byte, and a source's poll one for all its requests
+together (``HttpSource.poll``); and an answer is read in chunks up to MAX_ANSWER_BYTES, never whole
+whatever its size.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterable, Mapping
-from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3 import PoolManager
-from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.util.retry import Retry
 
 from appliance import __version__
@@ -45,6 +38,7 @@ from appliance.client import reason_of, where
 from appliance.config import Secret
 from appliance.monitor.settings import SourceConfig
 from appliance.monitor.sources import Reading, SourceRefused, SourceUnavailable, reveal
+from appliance.monitor.sources.deadline import Deadline, WatchedAdapter
 
 RETRY = Retry(
     total=2,
@@ -70,120 +64,6 @@ CHUNK_BYTES = 64 * 1024
 # redirect loop, an invalid URL, a body that cannot be decoded) will be the same next time.
 TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
-_current_deadline: ContextVar[Deadline | None] = ContextVar("deadline", default=None)
-
-
-class Deadline:
-    """The time by which a read must be over, connect to last byte, for the requests made in this
-    thread while it is entered. Deadlines nest: an inner one ends no later than the one around it.
-
-    Each request's socket is handed to the deadline when the request is sent (``watch``), and a
-    timer shuts that socket down when the time is up, which ends a read blocked on it at once. A
-    connection attempt has only the time left (``remaining``), a retried one too.
-    """
-
-    _token: Token[Deadline | None]  # the current deadline before this one was entered
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.end = time.monotonic() + seconds
-        outer = _current_deadline.get()
-        if outer is not None and outer.end < self.end:
-            self.seconds, self.end = outer.seconds, outer.end
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._timer: threading.Timer | None = None
-
-    def remaining(self) -> float:
-        return max(0.0, self.end - time.monotonic())
-
-    @property
-    def passed(self) -> bool:
-        return time.monotonic() >= self.end
-
-    def exceeded(self, place: str, answered: bool) -> str:
-        """What a read that ran out of time says: whether the server had begun to answer."""
-        if answered:
-            return f"answer from {place} took longer than {self.seconds:g} s"
-        return f"no answer from {place} within {self.seconds:g} s"
-
-    def watch(self, sock: socket.socket) -> None:
-        """Shut ``sock`` down at the deadline, at once if it has passed."""
-        with self._lock:
-            self._sock = sock
-            if self._timer is None:
-                self._timer = threading.Timer(self.remaining(), self._shut_down)
-                self._timer.daemon = True
-                self._timer.start()
-
-    def _shut_down(self) -> None:
-        with self._lock:  # not a socket the request has let go of (see __exit__)
-            if self._sock is not None:
-                try:
-                    self._sock.shutdown(socket.SHUT_RDWR)
-                except OSError:  # closed already
-                    pass
-
-    def __enter__(self) -> Deadline:
-        self._token = _current_deadline.set(self)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        _current_deadline.reset(self._token)
-        with self._lock:
-            self._sock = None
-            if self._timer is not None:
-                self._timer.cancel()
-
-
-class _WatchedConnection:
-    """Mixed into urllib3's connection classes: what the current Deadline needs of a connection."""
-
-    sock: socket.socket
-    timeout: float | None
-
-    def connect(self) -> None:
-        deadline = _current_deadline.get()
-        if deadline is not None:  # a retried connect gets only the time left, not a new timeout
-            self.timeout = deadline.remaining()
-        super().connect()  # type: ignore[misc]
-
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        deadline = _current_deadline.get()
-        if deadline is not None:
-            deadline.watch(self.sock)
-        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
-
-
-@functools.cache
-def _watched(pool_class: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
-    """``pool_class``, with connections that the current Deadline watches."""
-    connection_class = pool_class.ConnectionCls
-    if issubclass(connection_class, _WatchedConnection):
-        return pool_class
-    name = connection_class.__name__
-    watched_connection = type(f"Watched{name}", (_WatchedConnection, connection_class), {})
-    return type(f"Watched{pool_class.__name__}", (pool_class,), {"ConnectionCls": watched_connection})
-
-
-def _watch_connections(manager: PoolManager) -> None:
-    manager.pool_classes_by_scheme = {
-        scheme: _watched(pool_class) for scheme, pool_class in manager.pool_classes_by_scheme.items()
-    }
-
-
-class _WatchedAdapter(HTTPAdapter):
-    """requests' adapter, with connections that the current Deadline watches, through a proxy too."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        _watch_connections(self.poolmanager)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        _watch_connections(manager)
-        return manager
-
 
 class NotFound(SourceRefused):
     """HTTP 404: sources tell "nothing built yet" apart from "no such thing" with another call."""
@@ -196,7 +76,7 @@ class Http:
     def __init__(self, session: requests.Session | None = None):
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = f"build-status-appliance/{__version__}"
-        adapter = _WatchedAdapter(max_retries=RETRY)
+        adapter = WatchedAdapter(max_retries=RETRY)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._etags: dict[str, tuple[str, bytes]] = {}
