@@ -1,8 +1,9 @@
 """The credentials that state-changing calls must present, one per role.
 
 ``admin`` (the API token) may do everything; ``runner`` registers, takes work, heartbeats and
-sends logs and results; ``observer`` posts commits; ``monitor`` puts its report. So a runner on a
-build box holds a key that can run builds, not one that queues or cancels them.
+sends logs and results; ``observer`` posts commits; ``monitor`` puts its report; ``progress``
+reports test machines' dry runs and tests. So a runner on a build box holds a key that can run
+builds, not one that queues or cancels them.
 
 Secure by default: a role with no token configured gets a random one, generated once in the data
 directory (mode 0600), so that a fresh appliance on a LAN never accepts anonymous changes.
@@ -21,7 +22,7 @@ from pathlib import Path
 from appliance.config import Config, Secret
 from appliance.files import private_directory
 
-ROLES = ("admin", "runner", "observer", "monitor")
+ROLES = ("admin", "runner", "observer", "monitor", "progress")
 SECRETS_DIR = "secrets"
 
 
@@ -32,6 +33,7 @@ def configured_token(config: Config, role: str) -> Secret | None:
         "runner": auth.runner_token,
         "observer": auth.observer_token,
         "monitor": auth.monitor_token,
+        "progress": auth.progress_token,
     }[role]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from appliance.ci.settings import CIConfig
 from appliance.lamp.settings import LampConfig
 from appliance.monitor.settings import MonitorConfig
+from appliance.progress.settings import ProgressConfig
 from appliance.schema import (
     ConfigError,
     KeyProblem,
@@ -75,6 +76,11 @@ class AuthConfig:
         "The monitor's token: put its report, nothing else; a secret reference. Unset: generated "
         "once in `<data_dir>/secrets/monitor-token`.",
     )
+    progress_token: Secret | None = setting(
+        None,
+        "The test machines' token: report dry runs and tests' starts and stops, nothing else; a "
+        "secret reference. Unset: generated once in `<data_dir>/secrets/progress-token`.",
+    )
 
 
 @dataclass(frozen=True)
@@ -88,11 +94,6 @@ class StackConfig:
         "",
         "How supervisord starts the `appliance` CLI; unset: this installation's own executable.",
     )
-
-
-@dataclass(frozen=True)
-class ProgressConfig:
-    """Filled in by the test-progress capability."""
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,12 @@ from appliance import migrations
 from appliance.ci import schema as ci_schema
 from appliance.db import Database
 from appliance.migrations import MIGRATIONS
+from appliance.progress import schema as progress_schema
 
 # Every Table that queries use, with its module; each capability with tables adds its module here.
-LIVE_TABLES = [(schema, table) for schema in [ci_schema] for table in schema.metadata.sorted_tables]
+LIVE_TABLES = [
+    (schema, table) for schema in [ci_schema, progress_schema] for table in schema.metadata.sorted_tables
+]
 
 
 class Column(NamedTuple):

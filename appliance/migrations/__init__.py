@@ -1,9 +1,10 @@
 """The numbered migrations: one module per schema version, applied in order by ``Database.migrate``.
 
 Each migration holds its own frozen definitions as literal SQL, never the live ``Table`` objects
-that queries use (``appliance/ci/schema.py``), so that editing those can never change what a fresh
-install gets. ``tests/test_migrations.py`` checks that a database upgraded from every version
-equals a fresh one, and that the live tables match what the migrations make.
+that queries use (``appliance/ci/schema.py``, ``appliance/progress/schema.py``), so that editing
+those can never change what a fresh install gets. ``tests/test_migrations.py`` checks that a
+database upgraded from every version equals a fresh one, and that the live tables match what the
+migrations make.
 
 A released migration never changes. To change the schema:
 
@@ -23,9 +24,14 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from appliance.migrations import m0001_meta, m0002_ci
+from appliance.migrations import m0001_meta, m0002_ci, m0003_progress, m0004_progress_status_index
 
 Migration = Callable[[Connection], None]
 
 # Version n is MIGRATIONS[n - 1].
-MIGRATIONS: list[Migration] = [m0001_meta.apply, m0002_ci.apply]
+MIGRATIONS: list[Migration] = [
+    m0001_meta.apply,
+    m0002_ci.apply,
+    m0003_progress.apply,
+    m0004_progress_status_index.apply,
+]

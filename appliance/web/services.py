@@ -22,6 +22,8 @@ from appliance.config import Config
 from appliance.db import Database
 from appliance.events import EventBus
 from appliance.monitor.report import LatestReport
+from appliance.progress.tracker import Tracker
+from appliance.progress.views import Views as ProgressViews
 from appliance.stack import StackWatcher
 from appliance.supervisor import Supervisor
 
@@ -37,6 +39,7 @@ class Services:
     credentials: Credentials
     webhooks: Webhooks
     dispatcher: Dispatcher
+    progress: Tracker
     stack_watcher: StackWatcher
     monitor: LatestReport = field(default_factory=LatestReport)
     started: float = field(default_factory=time.monotonic)
@@ -52,9 +55,11 @@ class Services:
         waiting = max(1, config.server.threads // 2)
         dispatcher = Dispatcher(db, bus, Settings.from_config(config.ci), max_waiting=waiting)
         dispatcher.start(repo_specs(config.ci))
+        progress_views = ProgressViews(db, config.progress.interrupted_after, time.time)
+        progress = Tracker(db, bus, progress_views)
         stack_watcher = StackWatcher(supervisor, bus)
         stack_watcher.start()
-        return cls(config, db, bus, supervisor, credentials, webhooks, dispatcher, stack_watcher)
+        return cls(config, db, bus, supervisor, credentials, webhooks, dispatcher, progress, stack_watcher)
 
     def close(self) -> None:
         """Stop the threads, then close the database; closing twice does nothing more."""

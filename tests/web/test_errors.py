@@ -13,6 +13,7 @@ from werkzeug.routing import Rule
 from appliance.web.inputs import LARGEST_ID
 from tests.ci.conftest import commits_body
 from tests.ci.test_api import sign
+from tests.progress.conftest import dry_run, start, stop
 
 
 def assert_error_shape(response, status, **extra):
@@ -71,14 +72,26 @@ ACCEPTED = {
     "ci.index": Accepted(),
     "ci.build_page": Accepted(),
     "ci.runners_page": Accepted(),
+    "progress.dry_run": Accepted(role="progress", json=dry_run()),
+    "progress.test_start": Accepted(role="progress", json=start("01_02_test_lamp.py")),
+    "progress.test_stop": Accepted(role="progress", json=stop("01_01_test_lamp.py", "passed")),
+    "progress.machines": Accepted(query={"page": "1"}),
+    "progress.machine_last_data": Accepted(),
+    "progress.machine_dry_run_datas": Accepted(query={"page_size": "5"}),
+    "progress.test": Accepted(),
+    "progress.scenario": Accepted(),
+    "progress.master_scenario": Accepted(),
 }
-PATH_VALUES = {"build_id": "1", "attempt": "1", "name": "r1", "repo": "app", "filename": "style.css"}
+PATH_VALUES = {
+    "build_id": "1", "attempt": "1", "name": "r1", "repo": "app", "filename": "style.css", "pk": "1"
+}  # fmt: skip
 ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
 @pytest.fixture
 def seeded_app(ci_app):
-    """``ci_app`` with runner r1 running build 1 and a monitor report: what ACCEPTED needs."""
+    """``ci_app`` with runner r1 running build 1, a monitor report and a test machine's run with
+    its first test running: what ACCEPTED needs."""
     client = ci_app.test_client()
     runner = bearer(ci_app, "runner")
     assert client.post("/api/ci/runners/r1/register", json={}, headers=runner).status_code == 200
@@ -86,6 +99,12 @@ def seeded_app(ci_app):
     assert commits.status_code == 200
     assert client.post("/api/ci/runners/r1/next?wait=0", headers=runner).json["build"] == 1
     assert client.put("/api/monitor", json=REPORT, headers=bearer(ci_app, "monitor")).status_code == 204
+    progress = bearer(ci_app, "progress")
+    assert client.post("/tm_api/dry_run/", json=dry_run(), headers=progress).status_code == 201
+    assert (
+        client.post("/tm_api/test_start/", json=start("01_01_test_lamp.py"), headers=progress).status_code
+        == 202
+    )
     return ci_app
 
 

@@ -25,10 +25,13 @@ FIELDS = [
     "repo", "commits", "sha", "author", "message", "committed_at", "runner", "status", "exit_code",
     "counts", "tests", "failures", "errors", "skipped", "command_seconds", "reason", "labels",
     "capacity", "builds", "build", "attempt", "commit", "lamp", "sources", "colour", "state",
-    "driver", "name", "kind", "since", "checked_at", "link", "error", "detail",
+    "driver", "name", "kind", "since", "checked_at", "link", "error", "detail", "machine_name",
+    "timestamp", "master_scenario", "scenarios", "file_name", "file_path", "script", "timestamp_start",
+    "timestamp_stop", "run", "test",
 ]  # fmt: skip
-WORDS = ["app", "r1", "a" * 40, "passed", "failed", "RED", "success", "main", "../x", ""]
-QUERY_KEYS = ["limit", "offset", "attempt", "wait", "repo", "topic", "last_event_id"]
+WORDS = ["app", "r1", "a" * 40, "passed", "failed", "RED", "success", "main", "../x", "", "m1", "t.py"]
+WORDS += ["2018-12-30 13:01:57.461401", "/tests"]
+QUERY_KEYS = ["limit", "offset", "attempt", "wait", "repo", "topic", "last_event_id", "page", "page_size"]
 
 numbers = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
@@ -88,6 +91,15 @@ def seeded_app(tmp_path_factory):
     commits = {"repo": "app", "commits": [{"sha": "a" * 40, "author": "Ada", "message": "one"}]}
     assert client.post("/api/ci/commits", json=commits, headers=admin).status_code == 200
     assert client.post("/api/ci/runners/r1/next", headers=runner).status_code == 200
+    # A machine m1 whose run lists t.py in /tests, waiting, so generated starts and stops can match.
+    tests = [{"file_name": "t.py", "file_path": "/tests"}]
+    run = {
+        "file_name": "m.py",
+        "file_path": "/tests",
+        "scenarios": [{"file_name": "s.py", "file_path": "/", "tests": tests}],
+    }
+    body = {"machine_name": "m1", "timestamp": "2018-12-30 13:01:57.461401", "master_scenario": run}
+    assert client.post("/tm_api/dry_run/", json=body, headers=admin).status_code == 201
     yield app
     app.extensions["appliance"].close()
 

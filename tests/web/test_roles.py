@@ -20,6 +20,9 @@ ROUTE_ROLES = {
     ("POST", "/api/ci/commits"): "observer",
     ("POST", "/api/ci/builds/<id:build_id>/cancel"): "admin",
     ("POST", "/api/ci/rebuild"): "admin",
+    ("POST", "/tm_api/dry_run/"): "progress",
+    ("POST", "/tm_api/test_start/"): "progress",
+    ("POST", "/tm_api/test_stop/"): "progress",
     # Signed with the repository's secret instead (tests/ci/test_webhooks.py).
     ("POST", "/api/ci/hooks/<repo>"): None,
 }

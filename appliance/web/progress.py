@@ -1,0 +1,133 @@
+"""System-test progress over HTTP, at the seed's paths (``/tm_api/...``, with or without the
+trailing slash) so that its test machines report unchanged: reports in (the progress token or the
+admin's, or none where ``[progress] allow_anonymous`` says so), the seed's read endpoints out.
+The tracker does the work and the read model says what is shown; this only translates."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, request
+
+from appliance.ci.protocol import ProtocolError
+from appliance.progress import protocol
+from appliance.progress.errors import Conflict, NotFound
+from appliance.web.auth import View, presented_token, require_role
+from appliance.web.errors import error_response
+from appliance.web.inputs import MAX_BODY_BYTES, json_body
+from appliance.web.services import services
+
+bp = Blueprint("progress", __name__, url_prefix="/tm_api")
+
+PAGE_SIZE, MAX_PAGE_SIZE, LARGEST_PAGE = 10, 100, 2**31
+
+
+@bp.errorhandler(ProtocolError)
+def _bad_request(exc: Exception):
+    return error_response(400, str(exc))
+
+
+@bp.errorhandler(NotFound)
+def _not_found(exc: Exception):
+    return error_response(404, str(exc))
+
+
+@bp.errorhandler(Conflict)
+def _conflict(exc: Exception):
+    return error_response(409, str(exc))
+
+
+def _anonymous_allowed() -> bool:
+    settings = services().config.progress
+    if not settings.allow_anonymous:
+        return False
+    if settings.anonymous_from_lan:
+        return True
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
+def reports(view: View) -> View:
+    """The progress token or the admin's; no token at all where anonymous reports are allowed
+    (an unknown token is still a 401: a client that sends one means to be known)."""
+    guarded = require_role("progress")(view)
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if presented_token() is None and _anonymous_allowed():
+            return view(*args, **kwargs)
+        return guarded(*args, **kwargs)
+
+    return wrapper
+
+
+def _page_arg(key: str, default: int, high: int) -> int:
+    value = request.args.get(key)
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= high:
+        abort(400, description=f"{key} must be an integer from 1 to {high}, got {value[:40]!r}")
+    return int(value)
+
+
+def _page() -> tuple[int, int]:
+    return _page_arg("page", 1, LARGEST_PAGE), _page_arg("page_size", PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+# --- test machines' reports -----------------------------------------------------------------------
+
+
+@bp.post("/dry_run/", strict_slashes=False)
+@reports
+def dry_run():
+    # A dry run carries every script's source: it may take the whole body the server reads.
+    return jsonify(services().progress.dry_run(protocol.dry_run(json_body(MAX_BODY_BYTES)))), 201
+
+
+@bp.post("/test_start/", strict_slashes=False)
+@reports
+def test_start():
+    return jsonify(services().progress.report(protocol.start_report(json_body()))), 202
+
+
+@bp.post("/test_stop/", strict_slashes=False)
+@reports
+def test_stop():
+    return jsonify(services().progress.report(protocol.stop_report(json_body()))), 202
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+@bp.get("/machines/", strict_slashes=False)
+def machines():
+    return jsonify(services().progress.views.machines(*_page()))
+
+
+@bp.get("/machine_last_data/<id:pk>/", strict_slashes=False)
+def machine_last_data(pk: int):
+    return jsonify(services().progress.views.machine_last_data(pk))
+
+
+@bp.get("/machine_dry_run_datas/<id:pk>", strict_slashes=False)
+def machine_dry_run_datas(pk: int):
+    return jsonify(services().progress.views.machine_runs(pk, *_page()))
+
+
+@bp.get("/test/<id:pk>", strict_slashes=False)
+def test(pk: int):
+    return jsonify(services().progress.views.script("test", pk))
+
+
+@bp.get("/scenario/<id:pk>", strict_slashes=False)
+def scenario(pk: int):
+    return jsonify(services().progress.views.script("scenario", pk))
+
+
+@bp.get("/master_scenario/<id:pk>", strict_slashes=False)
+def master_scenario(pk: int):
+    return jsonify(services().progress.views.script("master_scenario", pk))

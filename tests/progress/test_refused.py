@@ -1,0 +1,161 @@
+"""What a test machine gets wrong is a 4xx in the one error shape that changes nothing; and who may
+report: the progress token or the admin's, or none where ``[progress] allow_anonymous`` says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from appliance.config import Config
+from appliance.progress.settings import ProgressConfig
+from appliance.web import create_app
+from tests.progress.conftest import database_dump, dry_run, start, stop
+from tests.web.test_errors import assert_error_shape
+
+PATHS = ["/tm_api/dry_run/", "/tm_api/test_start/", "/tm_api/test_stop/"]
+GOOD = {"/tm_api/dry_run/": dry_run(), "/tm_api/test_start/": start("01_02_test_lamp.py")}
+GOOD["/tm_api/test_stop/"] = stop("01_01_test_lamp.py", "passed")
+
+wrong_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(["x" * 300_000, "running", "waiting", "9999-12-31 23:59:60", "0000-01-01"]),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)
+
+
+def spoilt(body: dict, path: list, value: object, drop: bool) -> dict:
+    """The body with the value at ``path`` replaced, or removed."""
+    copy = json.loads(json.dumps(body))
+    holder = copy
+    for step in path[:-1]:
+        holder = holder[step]
+    if drop:
+        del holder[path[-1]]
+    else:
+        holder[path[-1]] = value
+    return copy
+
+
+def places(body: object, prefix: tuple = ()) -> list[list]:
+    found = []
+    items = body.items() if isinstance(body, dict) else enumerate(body) if isinstance(body, list) else []
+    for key, value in items:
+        found.append([*prefix, key])
+        found += places(value, (*prefix, key))
+    return found
+
+
+@pytest.fixture(scope="module")
+def reporting(tmp_path_factory):
+    """An app with a run whose first test runs, and a client holding the progress token."""
+    app = create_app(Config(data_dir=tmp_path_factory.mktemp("refused") / "data"))
+    client = app.test_client()
+    token = app.extensions["appliance"].credentials.tokens["progress"]
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    assert client.post("/tm_api/dry_run/", json=dry_run()).status_code == 201
+    assert client.post("/tm_api/test_start/", json=start("01_01_test_lamp.py")).status_code == 202
+    yield app, client
+    app.extensions["appliance"].close()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_spoilt_report_is_a_4xx_that_changes_nothing(reporting, data):
+    app, client = reporting
+    path = data.draw(st.sampled_from(PATHS), label="path")
+    where = data.draw(st.sampled_from(places(GOOD[path])), label="where")
+    drop = data.draw(st.booleans(), label="drop")
+    body = spoilt(GOOD[path], where, data.draw(wrong_values, label="value"), drop)
+    before = database_dump(app)
+    response = client.post(path, data=json.dumps(body), content_type="application/json")
+    if response.status_code < 400:  # some spoilt bodies are still good ones (a script dropped)
+        return
+    assert response.status_code < 500
+    assert_error_shape(response, response.status_code)
+    assert database_dump(app) == before
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b'{"machine_name": "machine #1"}', "text/plain"),
+        (b"[1, 2]", "application/json"),
+        (b"null", "application/json"),
+    ],
+)
+def test_non_json_or_the_wrong_content_type_is_a_400(reporting, path, data, content_type):
+    app, client = reporting
+    before = database_dump(app)
+    response = client.post(path, data=data, content_type=content_type)
+    assert_error_shape(response, 400)
+    assert database_dump(app) == before
+
+
+def test_an_unknown_machine_is_a_404_and_an_unknown_status_names_the_allowed(reporting):
+    _app, client = reporting
+    unknown = client.post("/tm_api/test_start/", json=start("01_01_test_lamp.py", machine="nobody"))
+    assert_error_shape(unknown, 404)
+    bad = client.post("/tm_api/test_stop/", json=stop("01_01_test_lamp.py", "green"))
+    assert_error_shape(bad, 400)
+    assert "passed" in bad.get_json()["error"] and "cancelled" in bad.get_json()["error"]
+
+
+def test_a_dry_run_too_large_is_refused(reporting):
+    _app, client = reporting
+    body = dry_run()
+    body["master_scenario"]["scenarios"][0]["tests"] *= 2000
+    assert_error_shape(client.post("/tm_api/dry_run/", json=body), 400)
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    apps = []
+
+    def make(**progress):
+        app = create_app(Config(data_dir=tmp_path / "data", progress=ProgressConfig(**progress)))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["appliance"].close()
+
+
+def test_without_a_token_a_report_is_401_by_default(make_app):
+    response = make_app().test_client().post("/tm_api/dry_run/", json=dry_run())
+    assert_error_shape(response, 401)
+
+
+def test_anonymous_reports_come_from_loopback_only_unless_the_lan_is_allowed(make_app):
+    app = make_app(allow_anonymous=True)
+    local = app.test_client()
+    assert local.post("/tm_api/dry_run/", json=dry_run()).status_code == 201
+    lan = app.test_client()
+    lan.environ_base["REMOTE_ADDR"] = "192.168.1.20"
+    assert_error_shape(lan.post("/tm_api/dry_run/", json=dry_run()), 401)
+    unknown_token = local.post("/tm_api/dry_run/", json=dry_run(), headers={"Authorization": "Bearer x"})
+    assert_error_shape(unknown_token, 401)
+    app.extensions["appliance"].close()
+    lan_app = make_app(allow_anonymous=True, anonymous_from_lan=True).test_client()
+    lan_app.environ_base["REMOTE_ADDR"] = "192.168.1.20"
+    assert lan_app.post("/tm_api/dry_run/", json=dry_run()).status_code == 201
+
+
+def test_a_run_silent_too_long_shows_interrupted(make_app):
+    app = make_app(allow_anonymous=True, interrupted_after=60)
+    client = app.test_client()
+    machine_id = client.post("/tm_api/dry_run/", json=dry_run()).get_json()["machine"]
+    views = app.extensions["appliance"].progress.views
+    views.clock = lambda: 10**10
+    shown = client.get(f"/tm_api/machine_last_data/{machine_id}/").get_json()["last_master_scenario"]
+    assert shown["status"] == "interrupted"
