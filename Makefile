@@ -10,22 +10,23 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test check lint setup-test clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml plugins/pytest-appliance/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[server,dev]'
+	$(PY) -m pip install --quiet -e plugins/pytest-appliance
 	touch $@
 
 run: $(STAMP)
 	@scripts/apt-install $(APT_RUN)
-	$(VENV)/bin/appliance stack up
+	$(VENV)/bin/appliance stack up --config scripts/make-run.toml
 
 setup-test: $(STAMP)
 	@scripts/apt-install $(APT_TEST)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check appliance tests bench
-	$(VENV)/bin/ruff format --check appliance tests bench
+	$(VENV)/bin/ruff check appliance tests bench plugins
+	$(VENV)/bin/ruff format --check appliance tests bench plugins
 
 # The whole suite: real daemons, a real browser, then the roles in a Molecule container.
 test: setup-test lint

@@ -1,0 +1,5 @@
+"""Hooks other plugins implement to follow orchestrated runs (the progress reporter will)."""
+
+
+def pytest_orchestration_finished(item, outcome):
+    """An orchestrated run ended; ``outcome`` holds its errors and each event's statistics."""
