@@ -21,6 +21,7 @@ from appliance.commandline import setup_logging, with_config
 from appliance.config import Config
 from appliance.lamp.cli import lamp_group
 from appliance.monitor.cli import monitor_command
+from appliance.progress.cli import progress_group
 
 NOT_IMPLEMENTED_EXIT = 2
 
@@ -80,11 +81,10 @@ def _not_implemented(name: str, what: str) -> click.Command:
 
 for _name, _what in [
     ("showroom", "the demo showroom"),
-    ("progress", "system-test progress tracking"),
 ]:
     main.add_command(_not_implemented(_name, _what))
 
-for _command in (lamp_group, monitor_command, runner_command, observer_command, ci_group):
+for _command in (lamp_group, monitor_command, runner_command, observer_command, ci_group, progress_group):
     main.add_command(_command)
 
 

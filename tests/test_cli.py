@@ -4,7 +4,7 @@ from click.testing import CliRunner
 from appliance.cli import main
 
 
-@pytest.mark.parametrize("command", ["showroom", "progress"])
+@pytest.mark.parametrize("command", ["showroom"])
 def test_commands_not_built_yet_say_so_and_exit_2(command):
     result = CliRunner().invoke(main, [command, "--anything"])
     assert result.exit_code == 2

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import click
 
-from appliance.auth import ROLES, role_token, token_file
+from appliance.auth import ROLES, configured_token, role_token, token_file
 from appliance.ci.environment import secret_reference
 from appliance.commandline import setup_logging, with_config
 from appliance.config import Config
@@ -22,13 +22,31 @@ from appliance.schema import ConfigError, Secret, safe_name, secrets_in
 SERVER_HELP = "URL of the server (default: this machine's, from [server] in the config)."
 
 
-def _client(config: Config, server_url: str | None, role: str):
+def server_client(config: Config, server_url: str | None, role: str, *, token_optional: bool = False):
+    """A client of the server (``--server``, else the config's) with ``role``'s token from the
+    config; a URL that is not http(s) is a usage error on ``--server`` (exit 2). Shared by every
+    command that talks to the server (``appliance progress simulate`` too).
+
+    With ``token_optional`` a token that cannot be read here is none (the server may take the
+    calls anonymously) and none is generated: only the server's own machine has the token files.
+    """
     from appliance.client import Client
 
+    token = _readable_token(config, role) if token_optional else role_token(config, role)
     try:
-        return Client(server_url or config.server_url, role_token(config, role))
+        return Client(server_url or config.server_url, token)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--server") from None
+
+
+def _readable_token(config: Config, role: str) -> str | None:
+    configured = configured_token(config, role)
+    try:
+        if configured is not None:
+            return configured.reveal()
+        return token_file(config, role).read_text(encoding="utf-8").strip() or None
+    except (ConfigError, OSError, UnicodeDecodeError):
+        return None
 
 
 def _readable_secrets(config: Config) -> list[str]:
@@ -83,7 +101,7 @@ def runner_command(
     from appliance.ci.runner import Runner
 
     setup_logging()
-    client = _client(config, server_url, "runner")
+    client = server_client(config, server_url, "runner")
     work_dir = private_directory(config.data_dir, "ci", "runners", name)
     logging.getLogger(__name__).info("runner %s for %s, working in %s", name, client.base_url, work_dir)
     runner = Runner(client, name, work_dir, capacity, labels, secrets=_readable_secrets(config))
@@ -102,7 +120,7 @@ def observer_command(config: Config, server_url: str | None) -> None:
     if not config.ci.repos:
         raise click.ClickException(f"{config.source}: no [[ci.repos]] to watch")
     directory = private_directory(config.data_dir, "ci", "observer")
-    client = _client(config, server_url, "observer")
+    client = server_client(config, server_url, "observer")
     observer = Observer(config.ci.repos, directory, client, config.ci.commits_per_poll)
     _on_stop_signals(observer.stop)
     observer.run()
@@ -123,7 +141,7 @@ def _call(config: Config, server_url: str | None, method: str, path: str, body: 
     from appliance.client import ServerUnavailable
 
     try:
-        return _answer(_client(config, server_url, "admin").call(method, path, body))
+        return _answer(server_client(config, server_url, "admin").call(method, path, body))
     except ServerUnavailable as exc:
         raise click.ClickException(f"{exc}; is `appliance server` running?") from None
 
