@@ -1,1 +1,1 @@
-"""pytest plugins for the build-status appliance, one subpackage each (``orchestration``)."""
+"""pytest plugins for the build-status appliance, one subpackage each (``orchestration``, ``progress``)."""

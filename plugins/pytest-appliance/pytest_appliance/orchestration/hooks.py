@@ -1,4 +1,4 @@
-"""Hooks other plugins implement to follow orchestrated runs (the progress reporter will)."""
+"""Hooks other plugins implement to follow orchestrated runs."""
 
 
 def pytest_orchestration_finished(item, outcome):
