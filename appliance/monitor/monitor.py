@@ -107,6 +107,8 @@ class Monitor:
         self._publish_backoff = Backoff(FIRST_RETRY_SECONDS, heartbeat)
         self._publish_error: str | None = None
         self._wakeup = threading.Event()
+        self._joining: list[Source] = []  # woken before they were watched: see ``wake``
+        self._joining_lock = threading.Lock()
 
     def run(self) -> None:
         """Until ``stop`` is set. The loop sleeps on its own wake-up event, which ``wake`` sets
@@ -120,11 +122,28 @@ class Monitor:
 
     def wake(self, source: Source) -> None:
         """Read ``source`` now; called from the thread of a source fed by events when its reading
-        changed. Its state is updated before this call, so a read already under way sees it too."""
+        changed. Its state is updated before this call, so a read already under way sees it too.
+        A source the monitor does not watch yet (a feed's new tile: a test machine seen for the
+        first time) joins it at the next round, after the others."""
         for watched in self.watched:
             if watched.source is source:
                 watched.next_due = -math.inf
+                break
+        else:
+            with self._joining_lock:
+                self._joining.append(source)
         self._wakeup.set()
+
+    def _join(self) -> None:
+        """Watch the sources that woke the monitor before it knew them (in the monitor's thread, so
+        that ``watched`` changes only here)."""
+        with self._joining_lock:
+            joining, self._joining = self._joining, []
+        now = self.clock()
+        for source in joining:
+            if all(watched.source is not source for watched in self.watched):
+                log.info("now monitoring %s (%s)", source.name, source.kind)
+                self.watched.append(Watched(source, last_read=now, next_due=-math.inf))
 
     def _wake_when_stopped(self) -> None:
         self.stop.wait()
@@ -132,6 +151,7 @@ class Monitor:
 
     def step(self) -> float:
         """Do what is due now; return the seconds until something is due next."""
+        self._join()
         for watched in self.watched:
             if watched.next_due <= self.clock() and not self.stop.is_set():
                 self._read(watched)

@@ -1,7 +1,7 @@
 """The ``appliance monitor`` program: its parts made from the configuration (the sources, the
-lamp driver and its backends, the publisher, the own CI's feed), handed to the loop
-(``monitor.py``), and closed when it stops. ``cli.py`` reads the flags; this module is imported
-only when the program runs."""
+lamp driver and its backends, the publisher, the event feeds of the own CI and the test progress),
+handed to the loop (``monitor.py``), and closed when it stops. ``cli.py`` reads the flags; this
+module is imported only when the program runs."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from appliance.monitor.publisher import Publisher
 from appliance.monitor.settings import MonitorConfig
 from appliance.monitor.sources import Source
 from appliance.monitor.sources.cctray import CCTraySource
+from appliance.monitor.sources.feed import EventFeed
 from appliance.monitor.sources.github import GitHubSource
 from appliance.monitor.sources.gitlab import GitLabSource
 from appliance.monitor.sources.http import Http, HttpSource
 from appliance.monitor.sources.jenkins import JenkinsSource
 from appliance.monitor.sources.octopus import OctopusSource
 from appliance.monitor.sources.own_ci import own_ci_feed
+from appliance.monitor.sources.progress import progress_feed
 from appliance.monitor.states import DEFAULT_COLOURS, State
 
 log = logging.getLogger(__name__)
@@ -54,10 +56,12 @@ def run(config: Config, stop: threading.Event) -> None:
     with ExitStack() as cleanup:
         http = Http()
         cleanup.callback(http.close)
-        feed = own_ci_feed(config)
-        if feed is not None:
+        feeds: list[EventFeed] = [f for f in (own_ci_feed(config), progress_feed(config)) if f is not None]
+        for feed in feeds:
             cleanup.callback(feed.close)
-        sources = make_sources(config.monitor, http, followed=feed.sources if feed else ())
+        # A feed's sources at start; the progress feed adds one per machine as it sees them.
+        followed = [source for feed in feeds for source in feed.sources]
+        sources = make_sources(config.monitor, http, followed=followed)
         backends = backends_from_config(config.lamp)
         for backend in backends:
             cleanup.callback(backend.close)
@@ -69,6 +73,6 @@ def run(config: Config, stop: threading.Event) -> None:
         monitor = Monitor(
             sources, lamp, publisher, stop, colours=colours, stale_after=config.monitor.stale_after
         )
-        if feed is not None:
+        for feed in feeds:
             feed.start(monitor.wake)
         monitor.run()

@@ -148,6 +148,11 @@ class MonitorConfig:
         "Show the appliance's own CI, one source per `[[ci.repos]]` repository, from the server's "
         "event stream; unset: on when `[[ci.repos]]` is not empty.",
     )
+    progress: bool = setting(
+        False,
+        "Show the system-test progress tracker, one source per test machine (a tile appears when a "
+        "machine first reports), from the server's event stream; off unless set.",
+    )
 
 
 def own_ci_repos(monitor: MonitorConfig, ci: CIConfig) -> list[str]:

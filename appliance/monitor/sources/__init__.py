@@ -1,14 +1,14 @@
 """Status sources: each reads one CI or deployment system and says one State.
 
 A polled source is an ``HttpSource`` (``sources/http.py``) built from its ``[[monitor.<kind>]]``
-settings and the shared ``Http`` client; one fed by events reads what its thread knows
-(``sources/own_ci.py``). Its ``poll()`` returns a Reading or raises SourceError. Whatever goes
-wrong while reading is one SourceError whose message a user can act on and which never holds a
-secret, of one of two kinds: SourceUnavailable for what may pass by itself (no connection, no
-answer in time, a server error, a lost event stream: SourceLost), SourceRefused for what waiting
-cannot heal (credentials refused, a wrong URL, an answer of the wrong shape). The monitor keeps a
-source's last state through the first for ``stale_after`` seconds, and shows the second as
-unreachable at once.
+settings and the shared ``Http`` client; one fed by the server's events reads what its feed's
+thread knows (``sources/feed.py``; ``own_ci.py``, ``progress.py``). Its ``poll()`` returns a
+Reading or raises SourceError. Whatever goes wrong while reading is one SourceError whose message
+a user can act on and which never holds a secret, of one of two kinds: SourceUnavailable for
+what may pass by itself (no connection, no answer in time, a server error, a lost event stream:
+SourceLost), SourceRefused for what waiting cannot heal (credentials refused, a wrong URL, an
+answer of the wrong shape). The monitor keeps a source's last state through the first for
+``stale_after`` seconds, and shows the second as unreachable at once.
 """
 
 from __future__ import annotations
