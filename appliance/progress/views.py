@@ -109,22 +109,17 @@ class Views:
     def _run_tree(self, conn: Connection, run_id: int) -> dict[str, Any]:
         run = conn.execute(select(runs).where(runs.c.id == run_id)).one()
         summary = self.run_summary(conn, run_id)
-        test_rows = conn.execute(
-            select(tests).where(tests.c.run_id == run_id).order_by(tests.c.position)
-        ).all()
-        tree = []
-        for scenario in conn.execute(
-            select(scenarios).where(scenarios.c.run_id == run_id).order_by(scenarios.c.position)
-        ):
-            own = [test for test in test_rows if test.scenario_id == scenario.id]
-            tree.append(
-                {
-                    "file_name": scenario.file_name,
-                    "tests": [{"file_name": t.file_name, "status": t.status, "pk": t.id} for t in own],
-                    "status": roll_up(test.status for test in own),
-                    "pk": scenario.id,
-                }
-            )
+        grouped = scenarios_of(conn, run_id)
+        test_rows = [test for _, own in grouped for test in own]
+        tree = [
+            {
+                "file_name": scenario.file_name,
+                "tests": [{"file_name": t.file_name, "status": t.status, "pk": t.id} for t in own],
+                "status": roll_up(test.status for test in own),
+                "pk": scenario.id,
+            }
+            for scenario, own in grouped
+        ]
         started = [(t.started_at, t.started_offset) for t in test_rows if t.started_at is not None]
         stopped = [(t.stopped_at, t.stopped_offset) for t in test_rows if t.stopped_at is not None]
         start = min(started, default=(None, None))
@@ -212,6 +207,15 @@ class Views:
         return row
 
 
+def scenarios_of(conn: Connection, run_id: int) -> list[tuple[Row, list[Row]]]:
+    """A run's scenarios in order, each with its tests in order."""
+    test_rows = conn.execute(select(tests).where(tests.c.run_id == run_id).order_by(tests.c.position)).all()
+    scenario_rows = conn.execute(
+        select(scenarios).where(scenarios.c.run_id == run_id).order_by(scenarios.c.position)
+    )
+    return [(scenario, [t for t in test_rows if t.scenario_id == scenario.id]) for scenario in scenario_rows]
+
+
 def latest_run(conn: Connection, machine_id: int) -> int | None:
     return conn.execute(
         select(runs.c.id).where(runs.c.machine_id == machine_id).order_by(runs.c.id.desc()).limit(1)
@@ -232,3 +236,6 @@ def paginated(results: list, count: int, page: int, page_size: int) -> dict[str,
         "next_page_number": page + 1 if page < total_pages else None,
         "results": results,
     }
+
+
+# --- the pages under /progress and their JSON twins (/api/progress/...) ---------------------------

@@ -9,7 +9,7 @@ from flask import Flask
 
 from appliance import __version__
 from appliance.config import Config
-from appliance.web import ci, errors, health, inputs, monitor, progress, status
+from appliance.web import ci, errors, health, inputs, monitor, progress, progress_pages, status
 from appliance.web.server import Gateway, Uvicorn, raise_open_files_limit
 from appliance.web.services import Services
 
@@ -26,7 +26,7 @@ def create_app(config: Config) -> Flask:
     app.extensions["appliance"] = Services.open(config)
     app.jinja_env.globals["version"] = __version__
     errors.init_app(app)
-    for module in (health, status, monitor, ci, progress):
+    for module in (health, status, monitor, ci, progress, progress_pages):
         app.register_blueprint(module.bp)
     return app
 

@@ -81,6 +81,12 @@ ACCEPTED = {
     "progress.test": Accepted(),
     "progress.scenario": Accepted(),
     "progress.master_scenario": Accepted(),
+    "progress_pages.machines": Accepted(),
+    "progress_pages.machine": Accepted(),
+    "progress_pages.run": Accepted(),
+    "progress_pages.index": Accepted(),
+    "progress_pages.machine_page": Accepted(),
+    "progress_pages.run_page": Accepted(),
 }
 PATH_VALUES = {
     "build_id": "1", "attempt": "1", "name": "r1", "repo": "app", "filename": "style.css", "pk": "1"
