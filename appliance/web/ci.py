@@ -12,7 +12,7 @@ from appliance.ci.dispatcher import Dispatcher, TooManyWaiting
 from appliance.ci.errors import Conflict, LogOffsetMismatch, LogTooLarge, NotFound
 from appliance.ci.views import Views
 from appliance.web.auth import require_role
-from appliance.web.errors import error_body, error_response
+from appliance.web.errors import answer_errors, error_body, error_response
 from appliance.web.inputs import json_body
 from appliance.web.server import disconnection
 from appliance.web.services import services
@@ -31,30 +31,13 @@ def views() -> Views:
     return services().dispatcher.views
 
 
-@bp.errorhandler(protocol.ProtocolError)
-def _bad_request(exc: Exception):
-    return error_response(400, str(exc))
+answer_errors(bp, {protocol.ProtocolError: 400, NotFound: 404, Conflict: 409, LogTooLarge: 413})
 
 
 @bp.errorhandler(TooManyWaiting)
 def _too_many_waiting(exc: Exception):
     body, status = error_response(503, str(exc))
     return body, status, {"Retry-After": "5"}
-
-
-@bp.errorhandler(NotFound)
-def _not_found(exc: Exception):
-    return error_response(404, str(exc))
-
-
-@bp.errorhandler(Conflict)
-def _conflict(exc: Exception):
-    return error_response(409, str(exc))
-
-
-@bp.errorhandler(LogTooLarge)
-def _too_large(exc: Exception):
-    return error_response(413, str(exc))
 
 
 def _body() -> object:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,13 @@ def error_response(status: int, message: str) -> tuple[Response | str, int]:
     if wants_json():
         return jsonify(error_body(status, message)), status
     return render_template("error.html", status=status, message=message), status
+
+
+def answer_errors(bp: Blueprint, statuses: dict[type[Exception], int]) -> None:
+    """Answer each of a capability's refusals with its status, in the one shape: a blueprint
+    maps its domain's exceptions, never builds an error of its own."""
+    for exception, status in statuses.items():
+        bp.register_error_handler(exception, lambda exc, status=status: error_response(status, str(exc)))
 
 
 def _http_error(exc: HTTPException):

@@ -15,7 +15,7 @@ from appliance.ci.protocol import ProtocolError
 from appliance.progress import protocol
 from appliance.progress.errors import Conflict, NotFound
 from appliance.web.auth import View, presented_token, require_role
-from appliance.web.errors import error_response
+from appliance.web.errors import answer_errors
 from appliance.web.inputs import MAX_BODY_BYTES, json_body
 from appliance.web.services import services
 
@@ -24,19 +24,7 @@ bp = Blueprint("progress", __name__, url_prefix="/tm_api")
 PAGE_SIZE, MAX_PAGE_SIZE, LARGEST_PAGE = 10, 100, 2**31
 
 
-@bp.errorhandler(ProtocolError)
-def _bad_request(exc: Exception):
-    return error_response(400, str(exc))
-
-
-@bp.errorhandler(NotFound)
-def _not_found(exc: Exception):
-    return error_response(404, str(exc))
-
-
-@bp.errorhandler(Conflict)
-def _conflict(exc: Exception):
-    return error_response(409, str(exc))
+answer_errors(bp, {ProtocolError: 400, NotFound: 404, Conflict: 409})
 
 
 def _anonymous_allowed() -> bool:

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, render_template
 
 from appliance.progress.errors import NotFound
 from appliance.progress.pages import PageViews
-from appliance.web.errors import error_response
+from appliance.web.errors import answer_errors
 from appliance.web.services import services
 
 bp = Blueprint("progress_pages", __name__)
@@ -18,9 +18,7 @@ def views() -> PageViews:
     return PageViews(services().progress.views)
 
 
-@bp.errorhandler(NotFound)
-def _not_found(exc: Exception):
-    return error_response(404, str(exc))
+answer_errors(bp, {NotFound: 404})
 
 
 @bp.get("/api/progress/machines")
