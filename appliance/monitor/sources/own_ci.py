@@ -23,8 +23,7 @@ lost, then show as unreachable (the monitor decides, from ``SourceLost.since``).
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,15 +32,9 @@ from appliance.config import Config
 from appliance.monitor.settings import own_ci_repos
 from appliance.monitor.sources import Reading, SourceRefused, building_after, expect
 from appliance.monitor.sources.feed import (
-    FIRST_RETRY_SECONDS,
-    MAX_RETRY_SECONDS,
-    READ_TIMEOUT_SECONDS,
-    EventFeed,
-    FedSource,
-)
-from appliance.monitor.sources.feed import (
     IDLE_SECONDS as IDLE_SECONDS,  # what the own CI's tests wait on
 )
+from appliance.monitor.sources.feed import EventFeed, FedSource
 from appliance.monitor.states import State
 
 # Each of the CI's verdicts as a state (``appliance.ci.statuses`` imports nothing, so the monitor
@@ -158,20 +151,10 @@ class OwnCIFeed(EventFeed):
         server_url: str,
         repos: Sequence[str],
         stale_after: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        first_retry: float = FIRST_RETRY_SECONDS,
-        max_retry: float = MAX_RETRY_SECONDS,
-        read_timeout: float = READ_TIMEOUT_SECONDS,
+        **timing: Any,
     ):
-        super().__init__(
-            server_url,
-            stale_after,
-            clock=clock,
-            first_retry=first_retry,
-            max_retry=max_retry,
-            read_timeout=read_timeout,
-        )
+        """``timing``: the feed's clock and waits, as ``EventFeed`` takes them."""
+        super().__init__(server_url, stale_after, **timing)
         self.sources = [OwnCISource(self, repo) for repo in repos]
         self._repos = {repo: RepoBuilds(repo) for repo in repos}
 

@@ -36,14 +36,7 @@ from urllib.parse import urlencode
 
 from appliance.config import Config
 from appliance.monitor.sources import Reading, SourceRefused, building_after, expect, expect_object
-from appliance.monitor.sources.feed import (
-    FIRST_RETRY_SECONDS,
-    IDLE_SECONDS,
-    MAX_RETRY_SECONDS,
-    READ_TIMEOUT_SECONDS,
-    EventFeed,
-    FedSource,
-)
+from appliance.monitor.sources.feed import IDLE_SECONDS, EventFeed, FedSource
 from appliance.monitor.states import State
 from appliance.progress.statuses import (
     CANCELLED,
@@ -185,20 +178,11 @@ class ProgressFeed(EventFeed):
         stale_after: float,
         interrupted_after: float,
         *,
-        clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        first_retry: float = FIRST_RETRY_SECONDS,
-        max_retry: float = MAX_RETRY_SECONDS,
-        read_timeout: float = READ_TIMEOUT_SECONDS,
+        **timing: Any,
     ):
-        super().__init__(
-            server_url,
-            stale_after,
-            clock=clock,
-            first_retry=first_retry,
-            max_retry=max_retry,
-            read_timeout=read_timeout,
-        )
+        """``timing``: the feed's clock and waits, as ``EventFeed`` takes them."""
+        super().__init__(server_url, stale_after, **timing)
         self.interrupted_after = interrupted_after
         self.wall_clock = wall_clock  # only to tell how long ago a machine reported, at a connection
         self._machines: dict[int, Machine] = {}
