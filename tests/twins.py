@@ -138,3 +138,17 @@ def _key_paths(value: object, path: str) -> tuple[set[str], set[str]]:
         every |= inner_every
         read |= inner_read
     return every, read
+
+
+def json_of(client, path: str) -> dict:
+    """The JSON twin at ``path``, its reads tracked."""
+    response = client.get(path)
+    assert response.status_code == 200, path
+    return track_reads(response.get_json())
+
+
+def page_at(client, path: str) -> Element:
+    """The page at ``path`` as a browser asks for it, parsed."""
+    response = client.get(path, headers={"Accept": "text/html"})
+    assert response.status_code == 200, path
+    return parse(response.get_data(as_text=True))

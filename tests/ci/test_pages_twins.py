@@ -4,7 +4,7 @@
 
 import pytest
 
-from tests.twins import Element, parse, track_reads, unread_keys
+from tests.twins import Element, json_of, page_at, unread_keys
 
 # What the JSON holds that the page leaves out; any other key it holds must be on the page.
 NOT_ON_THE_INDEX = {
@@ -67,18 +67,6 @@ def builds_of_every_kind(ci_client, auth):
             post(f"{where}/result", {"runner": "r1", "command_seconds": 1.25, **result})
     statuses = {build["status"] for build in ci_client.get("/api/ci/builds").get_json()["builds"]}
     assert statuses == {"passed", "failed", "running", "queued", "cancelled"}
-
-
-def json_of(client, path: str) -> dict:
-    response = client.get(path)
-    assert response.status_code == 200, path
-    return track_reads(response.get_json())
-
-
-def page_at(client, path: str) -> Element:
-    response = client.get(path, headers={"Accept": "text/html"})
-    assert response.status_code == 200, path
-    return parse(response.get_data(as_text=True))
 
 
 def duration(build: dict) -> str:

@@ -128,3 +128,27 @@ def stepped_monitor(sources: Sequence[Source], **options: Any) -> Iterator[Stepp
         yield stepped
     finally:
         stepped.close()
+
+
+@contextmanager
+def followed_feed(feed: Any, stale_after: float) -> Iterator[RunningMonitor]:
+    """The real monitor loop and an event feed in threads, as ``appliance monitor`` runs them,
+    with a recording lamp; the monitor reports to a port where nothing listens."""
+    from appliance.monitor.publisher import Publisher
+    from tests.harness import free_port
+
+    stop = threading.Event()
+    lamp = RecordingLamp()
+    publisher = Publisher(f"http://127.0.0.1:{free_port()}", "not-the-token")
+    monitor = Monitor(feed.sources, LampDriver([lamp]), publisher, stop, stale_after=stale_after)
+    feed.start(monitor.wake)
+    thread = threading.Thread(target=monitor.run, name="monitor")
+    thread.start()
+    try:
+        yield RunningMonitor(monitor, lamp)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        feed.close()
+        publisher.close()
+    assert not thread.is_alive(), "setting stop must end the monitor's wait at once"

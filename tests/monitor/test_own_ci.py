@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,15 +13,12 @@ from pathlib import Path
 import pytest
 
 from appliance import config as config_module
-from appliance.lamp.driver import LampDriver
 from appliance.lamp.keys import CODES
-from appliance.monitor.monitor import Monitor
-from appliance.monitor.publisher import Publisher
 from appliance.monitor.sources.own_ci import IDLE_SECONDS, OwnCIFeed, RepoBuilds, own_ci_feed
 from appliance.monitor.states import State
 from tests.ci.conftest import ci_config
-from tests.conftest import APPLIANCE, ApplianceServer, free_port, http_json, wait_until, write_config
-from tests.monitor.conftest import Clock, RecordingLamp, RunningMonitor, SteppedMonitor
+from tests.conftest import APPLIANCE, ApplianceServer, http_json, wait_until, write_config
+from tests.monitor.conftest import Clock, RunningMonitor, SteppedMonitor, followed_feed
 
 REPO = {"name": "app", "url": "/srv/app.git"}
 STALE_AFTER = 60.0
@@ -74,24 +70,11 @@ def ci_server(start_server) -> ApplianceServer:
 
 @contextmanager
 def followed(server: ApplianceServer) -> Iterator[RunningMonitor]:
-    """The real monitor loop and the own-CI feed in threads, as ``appliance monitor`` runs them,
-    with a recording lamp and a short back-off."""
-    stop = threading.Event()
-    lamp = RecordingLamp()
-    publisher = Publisher(f"http://127.0.0.1:{free_port()}", "not-the-token")
-    feed = OwnCIFeed(server.url, ["app"], STALE_AFTER, first_retry=0.05, max_retry=0.2)
-    monitor = Monitor(feed.sources, LampDriver([lamp]), publisher, stop, stale_after=STALE_AFTER)
-    feed.start(monitor.wake)
-    thread = threading.Thread(target=monitor.run, name="monitor")
-    thread.start()
-    try:
-        yield RunningMonitor(monitor, lamp)
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        feed.close()
-        publisher.close()
-    assert not thread.is_alive(), "setting stop must end the monitor's wait at once"
+    """The monitor following the own-CI feed of ``server``, with a short back-off."""
+    with followed_feed(
+        OwnCIFeed(server.url, ["app"], STALE_AFTER, first_retry=0.05, max_retry=0.2), STALE_AFTER
+    ) as running:
+        yield running
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,14 +16,11 @@ from pathlib import Path
 import pytest
 
 from appliance import config as config_module
-from appliance.lamp.driver import LampDriver
 from appliance.lamp.keys import CODES
-from appliance.monitor.monitor import Monitor
-from appliance.monitor.publisher import Publisher
 from appliance.monitor.sources.progress import Machine, ProgressFeed, progress_feed
 from appliance.monitor.states import State
-from tests.conftest import APPLIANCE, ApplianceServer, free_port, http_json, wait_until, write_config
-from tests.monitor.conftest import Clock, RecordingLamp, RunningMonitor, SteppedMonitor
+from tests.conftest import APPLIANCE, ApplianceServer, http_json, wait_until, write_config
+from tests.monitor.conftest import Clock, RunningMonitor, SteppedMonitor, followed_feed
 from tests.progress.conftest import dry_run, start, stop
 
 STALE_AFTER = 60.0
@@ -83,24 +79,11 @@ def server(start_server) -> ApplianceServer:
 
 @contextmanager
 def followed(server: ApplianceServer) -> Iterator[RunningMonitor]:
-    """The real monitor loop and the progress feed in threads, as ``appliance monitor`` runs them,
-    with a recording lamp and a short back-off."""
-    stop_monitor = threading.Event()
-    lamp = RecordingLamp()
-    publisher = Publisher(f"http://127.0.0.1:{free_port()}", "not-the-token")
-    feed = ProgressFeed(server.url, STALE_AFTER, INTERRUPTED_AFTER, first_retry=0.05, max_retry=0.2)
-    monitor = Monitor(feed.sources, LampDriver([lamp]), publisher, stop_monitor, stale_after=STALE_AFTER)
-    feed.start(monitor.wake)
-    thread = threading.Thread(target=monitor.run, name="monitor")
-    thread.start()
-    try:
-        yield RunningMonitor(monitor, lamp)
-    finally:
-        stop_monitor.set()
-        thread.join(timeout=10)
-        feed.close()
-        publisher.close()
-    assert not thread.is_alive()
+    """The monitor following the progress feed of ``server``, with a short back-off."""
+    with followed_feed(
+        ProgressFeed(server.url, STALE_AFTER, INTERRUPTED_AFTER, first_retry=0.05, max_retry=0.2), STALE_AFTER
+    ) as running:
+        yield running
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.progress.conftest import dry_run, start, stop
-from tests.twins import Element, parse, track_reads, unread_keys
+from tests.twins import Element, json_of, page_at, unread_keys
 from tests.web.test_errors import assert_error_shape
 
 # Links: each row or heading links to it, the test reads the link itself.
@@ -32,18 +32,6 @@ def reported(machine):
     machine.post("/tm_api/test_start/", json=start("01_01_test_lamp.py", machine=name))
     other = machine.post("/tm_api/dry_run/", json=dry_run("machine #2")).get_json()
     return {"machine": first["machine"], "runs": [first["run"], second["run"]], "other": other}
-
-
-def json_of(client, path: str) -> dict:
-    response = client.get(path)
-    assert response.status_code == 200, path
-    return track_reads(response.get_json())
-
-
-def page_at(client, path: str) -> Element:
-    response = client.get(path, headers={"Accept": "text/html"})
-    assert response.status_code == 200, path
-    return parse(response.get_data(as_text=True))
 
 
 def counts(run: dict) -> str:
