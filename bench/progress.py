@@ -282,7 +282,7 @@ def ingest(args: argparse.Namespace) -> None:
         try:
             token = server.token
             latencies: list[list[float]] = [[] for _ in range(args.clients)]
-            start = threading.Barrier(args.clients + 1)
+            start = threading.Barrier(args.clients + 1, timeout=60)  # a client that fails breaks it
             threads = [
                 threading.Thread(
                     target=machine, args=(server.port, token, f"m{n}", args.tests, latencies[n], start)

@@ -10,7 +10,7 @@ from flask import Flask
 from appliance import __version__
 from appliance.config import Config
 from appliance.web import ci, errors, health, inputs, monitor, progress, progress_pages, status
-from appliance.web.server import Gateway, Uvicorn, raise_open_files_limit
+from appliance.web.server import Gateway, HttpProtocol, Uvicorn, raise_open_files_limit
 from appliance.web.services import Services
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class Server:
                 self.gateway,
                 host=config.server.host,
                 port=config.server.port,
-                http="h11",
+                http=HttpProtocol,
                 ws="none",
                 lifespan="off",
                 loop="asyncio",
@@ -58,7 +58,6 @@ class Server:
                 server_header=False,
                 timeout_keep_alive=5,
                 timeout_graceful_shutdown=2,
-                h11_max_incomplete_event_size=16 * 1024,
             ),
         )
 

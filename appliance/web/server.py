@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import resource
 import sys
@@ -29,17 +30,21 @@ from typing import Any
 
 import uvicorn
 from flask import Flask, request
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from appliance.events import EventBus
+from appliance.web.errors import error_body
 from appliance.web.inputs import MAX_BODY_BYTES
 from appliance.web.streams import EventStreams, send_json
 
 log = logging.getLogger(__name__)
 
+HEAD_BYTES = 16 * 1024  # a request's line and headers
 BODY_SECONDS = 30.0  # to receive a whole request body
 WRITE_SECONDS = 30.0  # a client that reads nothing of its answer for this long is cut off
 BODY_BUDGET = 32 * 1024 * 1024  # request bodies held in memory at once, all clients together
 RESPONSE_BUFFER = 256 * 1024  # bytes of one answer between its thread and the loop
+HAND_OVER = 64 * 1024  # an answer crosses from its thread to the loop in pieces this large
 DISCONNECTION = "appliance.disconnection"
 
 
@@ -88,7 +93,10 @@ class _Exchange:
         self._room = threading.Condition()
         self._buffered = 0
         self._abandoned = False
-        self._start: dict | None = None
+        self._start: dict | None = None  # until it is handed over with the first piece
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self.answered = False  # set by the thread as it hands over its last message
 
     # --- the thread's side ----------------------------------------------------------------------
 
@@ -100,14 +108,15 @@ class _Exchange:
                     self._write(chunk)
             finally:
                 getattr(iterable, "close", lambda: None)()
-            self._send_start()
-            self._post("end", None)
+            self.answered = True
+            self._post("last", (self._start, b"".join(self._pending)))
         except ClientGone:
             pass
         except Exception:  # an answer already under way cannot become an error page any more
             log.exception(
                 "failed while sending the answer to %s %s", environ["REQUEST_METHOD"], environ["PATH_INFO"]
             )
+            self.answered = True
             self._post("fail", None)
 
     def _start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None):
@@ -118,22 +127,24 @@ class _Exchange:
         }
         return self._write
 
-    def _send_start(self) -> None:
-        if self._start is not None:
-            self._post("start", self._start)
-            self._start = None
-
     def _write(self, chunk: bytes) -> None:
-        if not chunk:
+        """Gathers the answer and hands it over in pieces of ``HAND_OVER`` bytes, the last piece
+        with its end: most answers cross to the loop once, start, body and end together (each
+        crossing wakes the loop, and that cost as much as the rest of a small request)."""
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
+        if self._pending_bytes < HAND_OVER:
             return
-        self._send_start()
+        piece = b"".join(self._pending)
+        self._pending, self._pending_bytes = [], 0
         with self._room:
             while self._buffered >= RESPONSE_BUFFER and not self._abandoned:
                 self._room.wait()
             if self._abandoned:
                 raise ClientGone
-            self._buffered += len(chunk)
-        self._post("body", chunk)
+            self._buffered += len(piece)
+        self._post("body", (self._start, piece))
+        self._start = None
 
     def _post(self, kind: str, value: Any) -> None:
         self.loop.call_soon_threadsafe(self.messages.put_nowait, (kind, value))
@@ -149,18 +160,17 @@ class _Exchange:
                     if not started:
                         await send_json(send, 500, "the server failed; the error is in its log")
                     return
+                start, body = value
                 async with asyncio.timeout(WRITE_SECONDS):
-                    if kind == "start":
+                    if start is not None:
                         started = True
-                        await send(value)
-                    elif kind == "body":
-                        await send({"type": "http.response.body", "body": value, "more_body": True})
-                        with self._room:
-                            self._buffered -= len(value)
-                            self._room.notify()
-                    else:
-                        await send({"type": "http.response.body", "body": b""})
-                        return
+                        await send(start)
+                    await send({"type": "http.response.body", "body": body, "more_body": kind == "body"})
+                if kind == "last":
+                    return
+                with self._room:
+                    self._buffered -= len(body)
+                    self._room.notify()
         except TimeoutError:
             log.info("a client read nothing of its answer for %.0f s: cut off", WRITE_SECONDS)
         finally:
@@ -230,9 +240,10 @@ class Gateway:
         gone.on_set(exchange.abandon)
         watcher = asyncio.create_task(_watch(receive, gone))
         try:
-            answered = loop.run_in_executor(self.pool, exchange.run, self.app, environ_of(scope, body, gone))
+            job = self.pool.submit(exchange.run, self.app, environ_of(scope, body, gone))
             await exchange.relay(send, gone)
-            await answered
+            if not exchange.answered:  # the client left early: the thread is still to be waited for
+                await asyncio.wrap_future(job)
         finally:
             watcher.cancel()
 
@@ -251,6 +262,38 @@ class Uvicorn(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         self.gateway.streams.close_all()
         await super().shutdown(sockets)
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's protocol on httptools (a C parser: a request costs a fraction of h11's), with the
+    bound on a request's head that httptools lacks: beyond ``HEAD_BYTES`` of request line and
+    headers, 431 in the one error shape, and the connection is closed."""
+
+    head_bytes = 0  # received since the last head was complete
+
+    def data_received(self, data: bytes) -> None:
+        self.head_bytes += len(data)  # a read is at most 256 KiB: the parser holds no more
+        super().data_received(data)
+        if self.head_bytes > HEAD_BYTES and not self.transport.is_closing():
+            self._refuse_head()
+
+    def on_headers_complete(self) -> None:
+        self.head_bytes = 0
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self.head_bytes = 0
+        super().on_body(body)
+
+    def _refuse_head(self) -> None:
+        body = json.dumps(
+            error_body(431, f"a request's line and headers may have at most {HEAD_BYTES} bytes")
+        )
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body.encode())
+        )
+        self.transport.close()
 
 
 async def _read_body(receive) -> bytes | None:

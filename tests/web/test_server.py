@@ -109,6 +109,40 @@ def test_a_body_larger_than_any_call_takes_is_refused_unread(in_process_server):
     assert status == 413 and body["status"] == 413
 
 
+@pytest.mark.parametrize("pieces", [1, 16], ids=["at-once", "in-pieces"])
+def test_a_request_head_beyond_its_bound_is_431_and_the_connection_closed(in_process_server, pieces):
+    _server, port = in_process_server()
+    # Exactly the bound, then a few bytes more: the server has read all that was sent when it
+    # refuses, so it closes with nothing unread (no reset that could lose its answer).
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: "
+    head += b"a" * (gateway_module.HEAD_BYTES - len(head))
+    sock = raw_request(port, "")
+    size = len(head) // pieces
+    for start in range(0, len(head), size):
+        sock.sendall(head[start : start + size])
+    sock.sendall(b"aaaaaaaa")
+    status, body = json_answer(sock)
+    assert status == 431 and body["status"] == 431 and str(gateway_module.HEAD_BYTES) in body["error"]
+    assert sock.recv(1) == b""  # closed after the refusal
+    sock.close()
+    assert http_json(f"http://127.0.0.1:{port}/healthz")[0] == 200
+
+
+def test_a_head_within_its_bound_then_a_large_body_is_answered(in_process_server):
+    _server, port = in_process_server()
+    headers = "".join(f"X-Filler-{n}: {'a' * 1000}\r\n" for n in range(12))
+    body = b'{"sources": {}, "padding": "' + b"b" * 200_000 + b'"}'
+    sock = raw_request(
+        port,
+        f"PUT /api/monitor HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}"
+        f"Content-Length: {len(body)}\r\n\r\n",
+        body,
+    )
+    status, answer = json_answer(sock)
+    sock.close()
+    assert status == 401, answer  # read whole and judged by the API (no token), not refused unread
+
+
 def test_a_trickling_body_holds_no_thread_and_times_out(in_process_server, monkeypatch):
     monkeypatch.setattr(gateway_module, "BODY_SECONDS", 1.0)
     _server, port = in_process_server(threads=1)
