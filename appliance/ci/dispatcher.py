@@ -2,7 +2,7 @@
 server own theirs). Runners pull: a request for work is held open until a build is queued (a
 condition woken on enqueue, no polling) or the wait ends. A claimed build is leased; runners renew
 the lease by heartbeat, and a timer thread that sleeps until the next lease ends gives lost work
-back to the queue (``lease_timer.py``). Every change is published on the event bus for live
+back to the queue (a ``DeadlineTimer``). Every change is published on the event bus for live
 pages, once the store's transaction for it has committed (a change rolled back raises before
 anything is published). The state itself is the store's (``store.py`` and its parts).
 """
@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from appliance.ci.environment import work_env
 from appliance.ci.errors import NotFound
-from appliance.ci.lease_timer import LeaseTimer
 from appliance.ci.leases import Held
 from appliance.ci.queue import CommitSpec
 from appliance.ci.repos import RepoSpec
@@ -26,6 +25,7 @@ from appliance.ci.settings import CIConfig
 from appliance.ci.store import CIStore, Policy
 from appliance.ci.views import Views
 from appliance.db import Database
+from appliance.deadlines import DeadlineTimer
 from appliance.events import EventBus
 
 _DEFAULT = CIConfig()
@@ -92,7 +92,7 @@ class Dispatcher:
         # Each waiting runner holds one of the server's request threads: at most this many.
         self.max_waiting = max_waiting
         self._stopping = threading.Event()
-        self.lease_timer = LeaseTimer(self.expire_leases, self.store.next_lease_expiry, clock)
+        self.lease_timer = DeadlineTimer("ci-leases", self.expire_leases, self.store.next_lease_expiry, clock)
 
     @property
     def views(self) -> Views:

@@ -12,8 +12,10 @@ takes exactly that test.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,10 +24,21 @@ from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from appliance.db import Database
 from appliance.events import EventBus
 from appliance.progress.errors import Conflict, NotFound
+from appliance.progress.interruptions import Interruptions
 from appliance.progress.protocol import DryRun, Moment, Report
 from appliance.progress.schema import machines, runs, scenarios, tests
 from appliance.progress.statuses import CANCELLED, ONGOING, RUNNING, UNKNOWN, WAITING
 from appliance.progress.views import Views, iso
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A report waiting to be written, then its answer or refusal."""
+
+    report: Report
+    answered: bool = False
+    answer: dict[str, Any] | None = None
+    error: Exception | None = None
 
 
 class Tracker:
@@ -34,6 +47,10 @@ class Tracker:
         self.bus = bus
         self.views = views
         self.clock = clock
+        self.interruptions = Interruptions(db, bus, views, clock)
+        self._batch_lock = threading.Lock()  # one batch of reports written at a time
+        self._waiting_lock = threading.Lock()
+        self._waiting: list[_Pending] = []
 
     def dry_run(self, spec: DryRun) -> dict[str, Any]:
         now = self.clock()
@@ -91,6 +108,7 @@ class Tracker:
             summaries = [self.views.run_summary(conn, r) for r in sorted({row.run_id for row in older})]
             summaries.append(self.views.run_summary(conn, run_id))
         self._publish(changed, summaries)
+        self.interruptions.watch()  # the new run may be the next to fall silent
         return {
             "ok": True,
             "machine_name": spec.machine_name,
@@ -101,40 +119,89 @@ class Tracker:
             ],
         }
 
+    def close(self) -> None:
+        self.interruptions.stop()
+
     def report(self, report: Report) -> dict[str, Any]:
         """A start (a waiting test becomes running) or a stop (a running test gets its status).
 
-        Each change is one UPDATE ... RETURNING, whose rows are the ``progress.test`` events, and
-        the run's summary is built from what the transaction knows plus one GROUP BY."""
+        Reports that arrive while another is being written are written together, in one
+        transaction (a group commit): whichever thread takes the batch lock first writes every
+        report waiting by then, and the others find theirs answered."""
+        pending = _Pending(report)
+        with self._waiting_lock:
+            self._waiting.append(pending)
+        with self._batch_lock:
+            if not pending.answered:
+                with self._waiting_lock:
+                    batch, self._waiting = self._waiting, []
+                self._write(batch)
+        if pending.error is not None:
+            raise pending.error
+        return pending.answer
+
+    def _write(self, batch: list[_Pending]) -> None:
+        """Each report's change, then each touched run's last report and summary, one commit.
+        A report refused by ``_match`` has changed nothing (the match is read before any write),
+        so it fails alone; a failing write or commit fails the whole batch."""
+        now = self.clock()
+        events: list[dict[str, Any]] = []
+        runs_touched: dict[int, tuple[str, int]] = {}
+        try:
+            with self.db.write() as conn:
+                for pending in batch:
+                    try:
+                        changed, run_id = self._change(conn, pending, now)
+                    except (NotFound, Conflict) as refused:
+                        pending.error = refused
+                        continue
+                    events += changed
+                    runs_touched[run_id] = (pending.report.machine_name, changed[0]["machine_id"])
+                summaries = []
+                for run_id, (machine, machine_id) in runs_touched.items():
+                    conn.execute(_TOUCH_RUN, {"run": run_id, "now": now})
+                    summaries.append(self.views.summary(conn, run_id, machine, machine_id, now))
+        except Exception as failed:
+            for pending in batch:
+                pending.error = pending.error or failed
+            raise
+        finally:
+            for pending in batch:
+                pending.answered = True
+        for data in events:
+            self.bus.publish("progress.test", data)
+        for summary in summaries:
+            self.bus.publish("progress.run", summary)
+        self.interruptions.reported()
+
+    def _change(self, conn: Connection, pending: _Pending, now: float) -> tuple[list[dict[str, Any]], int]:
+        """One report's statements; its answer, and its ``progress.test`` events."""
+        report = pending.report
         status = report.status
         expected = WAITING if status == RUNNING else RUNNING
-        now = self.clock()
         moment = report.moment or Moment(now, local_offset(now))
-        with self.db.write() as conn:
-            machine_id, test = self._match(conn, report, expected)
-            changed: list[Row] = []
-            if status == RUNNING:
-                changed += conn.execute(
-                    _SET_RUN_STATUS, {"run": test.run_id, "old": [RUNNING], "new": UNKNOWN}
-                )
-                stamp = _START
-            else:
-                stamp = _STOP
-            changed.append(
-                conn.execute(
-                    stamp, {"test_id": test.id, "new": status, "at": moment.at, "offset": moment.offset}
-                ).one()
+        machine_id, test = self._match(conn, report, expected)
+        changed: list[Row] = []
+        if status == RUNNING:
+            changed += conn.execute(_SET_RUN_STATUS, {"run": test.run_id, "old": [RUNNING], "new": UNKNOWN})
+            stamp = _START
+        else:
+            stamp = _STOP
+        changed.append(
+            conn.execute(
+                stamp, {"test_id": test.id, "new": status, "at": moment.at, "offset": moment.offset}
+            ).one()
+        )
+        if status == CANCELLED:  # the seed's rule: a cancelled test cancels the rest of its run
+            changed += conn.execute(
+                _SET_RUN_STATUS, {"run": test.run_id, "old": list(ONGOING), "new": CANCELLED}
             )
-            if status == CANCELLED:  # the seed's rule: a cancelled test cancels the rest of its run
-                changed += conn.execute(
-                    _SET_RUN_STATUS, {"run": test.run_id, "old": list(ONGOING), "new": CANCELLED}
-                )
-            conn.execute(_TOUCH_RUN, {"run": test.run_id, "now": now})
-            summary = self.views.summary(conn, test.run_id, report.machine_name, machine_id, now)
-        for row in sorted(changed, key=lambda row: row.position):
-            self.bus.publish("progress.test", _test_json(row, report.machine_name, machine_id))
-        self.bus.publish("progress.run", summary)
-        return {"ok": True, "run": test.run_id, "test": test.id, "status": status}
+        pending.answer = {"ok": True, "run": test.run_id, "test": test.id, "status": status}
+        events = [
+            _test_json(row, report.machine_name, machine_id)
+            for row in sorted(changed, key=lambda r: r.position)
+        ]
+        return events, test.run_id
 
     def _match(self, conn: Connection, report: Report, expected: str) -> tuple[int, Row]:
         """The machine's id and the test a report is about: the one it names, else the first

@@ -3,7 +3,8 @@
 
 A run's status is its tests' roll-up (``statuses.roll_up``), computed on read, and shown as
 ``interrupted`` while it is unfinished and its machine has sent nothing for ``interrupted_after``
-seconds: decided on read, so no timer runs and a report that comes after all undoes it.
+seconds: decided on read, so a report that comes after all undoes it (``interruptions.py`` only
+announces the moment a run crosses that line).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Views:
 
     def shown_status(self, statuses: list[str], last_report_at: float) -> str:
         status = roll_up(statuses)
-        if status in ONGOING and self.clock() - last_report_at > self.interrupted_after:
+        if status in ONGOING and self.clock() - last_report_at >= self.interrupted_after:
             return INTERRUPTED
         return status
 

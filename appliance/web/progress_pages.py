@@ -4,7 +4,11 @@ The pages follow ``progress.run`` and ``progress.test`` on ``/events`` (``static
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, g, jsonify, render_template
+from markupsafe import Markup, escape
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
 
 from appliance.progress.errors import NotFound
 from appliance.progress.pages import PageViews
@@ -19,6 +23,23 @@ def views() -> PageViews:
 
 
 answer_errors(bp, {NotFound: 404})
+
+# Highlighting costs about a millisecond per kilobyte: a page highlights at most this much of its
+# scripts (a dry run may carry a megabyte of them) and shows the rest as plain text.
+HIGHLIGHT_BYTES = 256 * 1024
+_FORMATTER = HtmlFormatter(nowrap=True)
+
+
+@bp.app_template_filter("python_source")
+def python_source(script: str) -> Markup:
+    """A test script as highlighted HTML (Pygments, on the server: no request leaves the
+    appliance), or escaped plain text once the page's budget is spent."""
+    left = g.get("highlight_left", HIGHLIGHT_BYTES)
+    if len(script) > left:
+        g.highlight_left = 0
+        return escape(script)
+    g.highlight_left = left - len(script)
+    return Markup(highlight(script, PythonLexer(), _FORMATTER))  # noqa: S704 (Pygments escapes every token)
 
 
 @bp.get("/api/progress/machines")

@@ -57,6 +57,7 @@ class Services:
         dispatcher.start(repo_specs(config.ci))
         progress_views = ProgressViews(db, config.progress.interrupted_after, time.time)
         progress = Tracker(db, bus, progress_views)
+        progress.interruptions.watch()  # runs of before a restart may still fall silent
         stack_watcher = StackWatcher(supervisor, bus)
         stack_watcher.start()
         return cls(config, db, bus, supervisor, credentials, webhooks, dispatcher, progress, stack_watcher)
@@ -67,6 +68,7 @@ class Services:
         if self.stack_watcher.is_alive():
             self.stack_watcher.join(timeout=STOP_SECONDS)
         self.dispatcher.stop()
+        self.progress.close()
         self.db.close()
 
 

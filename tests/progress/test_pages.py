@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.web import progress_pages
 from tests.progress.conftest import dry_run, start, stop
 from tests.twins import Element, json_of, page_at, unread_keys
 from tests.web.test_errors import assert_error_shape
@@ -193,10 +194,27 @@ def test_a_runs_page_shows_its_twin_and_the_scripts(machine, reported):
         assert shown == [
             (key, f"{path}/{name}", " ".join(script.split())) for key, path, name, script in sources
         ]
-        assert "syntax highlighting is not done" in page.one("p", id="no-highlighting").text
         assert unread_keys(twin) <= LINKS
     raw = machine.get(f"/progress/runs/{reported['runs'][1]}", headers={"Accept": "text/html"})
-    assert "if a &lt; b:\n    print(&#39;&amp;&#39;)\n</pre>" in raw.get_data(as_text=True)
+    html = raw.get_data(as_text=True)
+    # Highlighted on the server: a keyword and a string as Pygments' spans, every character escaped.
+    assert '<span class="k">if</span> <span class="n">a</span> <span class="o">&lt;</span>' in html
+    assert '<span class="s1">\'&amp;\'</span>' in html
+
+
+def test_scripts_beyond_the_pages_highlighting_budget_are_plain_text(app, machine, monkeypatch):
+    monkeypatch.setattr(progress_pages, "HIGHLIGHT_BYTES", 40)
+    body = dry_run("budget")
+    body["master_scenario"]["script"] = ""
+    for scenario in body["master_scenario"]["scenarios"]:
+        scenario["script"] = ""
+    tests = body["master_scenario"]["scenarios"][0]["tests"]
+    tests[0]["script"] = "import os  # within the budget"
+    tests[1]["script"] = "import sys  # beyond it: <b>plain</b>"
+    run = machine.post("/tm_api/dry_run/", json=body).get_json()["run"]
+    html = machine.get(f"/progress/runs/{run}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert '<span class="kn">import</span><span class="w"> </span><span class="nn">os</span>' in html
+    assert "import sys  # beyond it: &lt;b&gt;plain&lt;/b&gt;</pre>" in html
 
 
 def test_an_interrupted_run_shows_as_interrupted(app, machine, reported):

@@ -1,5 +1,6 @@
 """A machine's page in a real Chromium: a test's row changes in place as the machine reports its
-start and stop over HTTP, with no reload, and the machine's next dry run takes the page's place."""
+start and stop over HTTP, with no reload, the machine's next dry run takes the page's place, and a
+run whose machine falls silent turns interrupted."""
 
 import pytest
 
@@ -52,3 +53,25 @@ def test_a_machines_page_follows_its_run_live(appliance_server, browser, tmp_pat
     assert history.count() == 2
     assert page.evaluate("() => window.notReloaded") is True  # swapped in, not reloaded
     page.screenshot(path=tmp_path / "progress-machine-new-run.png", full_page=True)
+
+
+def test_a_run_whose_machine_falls_silent_turns_interrupted_on_the_open_page(start_server, browser, tmp_path):
+    server = start_server("[progress]\ninterrupted_after = 1.5\n")
+    headers = {"Authorization": f"Bearer {server.token}"}
+    status, run = http_json(f"{server.url}/tm_api/dry_run/", "POST", dry_run(), headers)
+    assert status == 201, run
+    assert http_json(f"{server.url}/tm_api/test_start/", "POST", start(LAMP), headers)[0] == 202
+    page = browser.new_page()
+    page.goto(f"{server.url}/progress/machines/{run['machine']}")
+    page.wait_for_selector('#live[data-state="open"]')
+    page.evaluate("() => { window.notReloaded = true; }")
+    assert page.locator('[data-fact="status"]').inner_text().lower() == "running"
+    page.wait_for_function(
+        "() => document.querySelector('[data-fact=\"status\"]').textContent === 'interrupted'", timeout=10_000
+    )
+    assert (
+        page.locator(f'#progress-history tr[data-run="{run["run"]}"] .pg-status').inner_text().lower()
+        == "interrupted"
+    )
+    assert page.evaluate("() => window.notReloaded") is True
+    page.screenshot(path=tmp_path / "progress-machine-interrupted.png", full_page=True)

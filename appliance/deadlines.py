@@ -1,6 +1,7 @@
-"""The lease timer: one thread in the server that sleeps until the next lease ends, then ends the
-expired ones. It starts with the first lease (an idle server has none) and is woken whenever a
-lease begins, so it never sleeps past one; nothing polls."""
+"""A deadline timer: one thread that sleeps until the next deadline comes, then acts on every one
+that has come (the CI ends expired leases; the progress tracker announces runs gone silent). It
+starts when first needed and is woken whenever an earlier deadline may have appeared, so it never
+sleeps past one; nothing polls."""
 
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ log = logging.getLogger(__name__)
 STOP_SECONDS = 5.0
 
 
-class LeaseTimer:
+class DeadlineTimer:
+    """``act()`` handles every deadline that has come; ``next_due()`` is when the next one comes
+    (on ``clock``), or None when there is none."""
+
     def __init__(
         self,
-        expire: Callable[[], object],
-        next_expiry: Callable[[], float | None],
+        name: str,
+        act: Callable[[], object],
+        next_due: Callable[[], float | None],
         clock: Callable[[], float],
     ):
-        self._expire = expire
-        self._next_expiry = next_expiry
+        self.name = name
+        self._act = act
+        self._next_due = next_due
         self._clock = clock
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -29,10 +35,10 @@ class LeaseTimer:
         self.thread: threading.Thread | None = None
 
     def ensure(self) -> None:
-        """Be running, and look again at when the next lease ends (one may have begun)."""
+        """Be running, and look again at when the next deadline comes (an earlier one may exist)."""
         with self._lock:
             if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="ci-leases", daemon=True)
+                self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self.thread.start()
         self._wake.set()
 
@@ -46,10 +52,10 @@ class LeaseTimer:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                self._expire()
-                following = self._next_expiry()
+                self._act()
+                following = self._next_due()
             except Exception:
-                log.exception("checking CI leases failed; trying again in a second")
+                log.exception("%s failed; trying again in a second", self.name)
                 following = self._clock() + 1
             timeout = None if following is None else max(0.0, following - self._clock()) + 0.01
             self._wake.wait(timeout)
