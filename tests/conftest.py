@@ -24,6 +24,7 @@ from tests.harness import (  # noqa: F401
     ROOT,
     ApplianceServer,
     GitRepo,
+    HttpClient,
     LircDaemon,
     SupervisorDaemon,
     free_port,

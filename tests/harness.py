@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from appliance.lamp.nec import decode_nec
 from appliance.supervisor import Supervisor, SupervisorUnavailable
@@ -77,6 +77,61 @@ def http_json(
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
+
+
+_to_json = json.dumps  # HttpClient.post's ``json`` argument, as the test client's, hides the module
+
+
+@dataclass
+class HttpAnswer:
+    """An answer over real HTTP, read as Flask's test client's answers are read."""
+
+    status_code: int
+    mimetype: str
+    data: bytes
+
+    def get_json(self) -> Any:
+        return json.loads(self.data)
+
+
+class HttpClient:
+    """A few calls of Flask's test client (``post``, ``get``) made over real HTTP to ``url``, so
+    one test can check both the Flask views and what the server really answers."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None):
+        self.url = url
+        self.headers = headers or {}
+
+    def get(self, path: str, headers: dict | None = None) -> HttpAnswer:
+        return self.open("GET", path, None, headers)
+
+    def post(
+        self,
+        path: str,
+        data: bytes | str | None = None,
+        json: Any = None,
+        content_type: str | None = None,
+        headers: dict | None = None,
+    ) -> HttpAnswer:
+        if json is not None:
+            data, content_type = _to_json(json), "application/json"
+        body = data.encode() if isinstance(data, str) else data
+        return self.open(
+            "POST",
+            path,
+            body,
+            {**({"Content-Type": content_type} if content_type else {}), **(headers or {})},
+        )
+
+    def open(self, method: str, path: str, body: bytes | None, headers: dict | None) -> HttpAnswer:
+        request = urllib.request.Request(
+            self.url + path, data=body, method=method, headers={**self.headers, **(headers or {})}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return HttpAnswer(response.status, response.headers.get_content_type(), response.read())
+        except urllib.error.HTTPError as exc:
+            return HttpAnswer(exc.code, exc.headers.get_content_type(), exc.read())
 
 
 def healthy(url: str, timeout: float = 2) -> bool:

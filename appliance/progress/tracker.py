@@ -140,6 +140,17 @@ class Tracker:
             raise pending.error
         return pending.answer
 
+    def report_batch(self, reports: list[Report]) -> list[dict[str, Any] | Exception]:
+        """Reports a caller has gathered itself (the server's event loop does), written as one
+        batch: each one's answer, or its refusal or the failure, in order."""
+        batch = [_Pending(report) for report in reports]
+        with self._batch_lock:
+            try:
+                self._write(batch)
+            except Exception:  # noqa: S110 - recorded on every report of the batch, for its caller
+                pass
+        return [pending.error if pending.error is not None else pending.answer for pending in batch]
+
     def _write(self, batch: list[_Pending]) -> None:
         """Each report's change, then each touched run's last report and summary, one commit.
         A report refused by ``_match`` has changed nothing (the match is read before any write),

@@ -10,6 +10,7 @@ from flask import Flask
 from appliance import __version__
 from appliance.config import Config
 from appliance.web import ci, errors, health, inputs, monitor, progress, progress_pages, status
+from appliance.web.reports import ReportPath
 from appliance.web.server import Gateway, HttpProtocol, Uvicorn, raise_open_files_limit
 from appliance.web.services import Services
 
@@ -42,7 +43,10 @@ class Server:
         self.config = config
         self.app = create_app(config)
         self.services: Services = self.app.extensions["appliance"]
-        self.gateway = Gateway(self.app, self.services.bus, config.server.threads, config.server.max_streams)
+        reports = ReportPath(self.services.progress, self.services.credentials, config.progress)
+        self.gateway = Gateway(
+            self.app, self.services.bus, config.server.threads, config.server.max_streams, reports
+        )
         self.uvicorn = Uvicorn(
             self.gateway,
             uvicorn.Config(

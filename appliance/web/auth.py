@@ -10,33 +10,50 @@ from typing import Any
 
 from flask import abort, request
 
-from appliance.auth import ROLES
+from appliance.auth import ROLES, Credentials
 from appliance.web.services import services
 
 View = Callable[..., Any]
 
 
-def presented_token() -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header's value; None for any other."""
+    scheme, _, value = authorization.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
+def presented_token() -> str | None:
+    return bearer_token(request.headers.get("Authorization", ""))
+
+
+class Requirement:
+    """The roles whose token a call takes (the admin's always), and the refusal of any other."""
+
+    def __init__(self, *roles: str):
+        if unknown := set(roles) - set(ROLES):
+            raise ValueError(f"no such role: {', '.join(sorted(unknown))}")
+        self.allowed = {"admin", *roles}
+        self.takes = " or ".join(f"the {role} token" for role in sorted(self.allowed))
+
+    def refusal(self, credentials: Credentials, token: str | None) -> tuple[int, str] | None:
+        """None when ``token`` may make the call, else the status and message of the refusal."""
+        held = credentials.roles_of(token)
+        if not held:
+            return 401, f"this call changes state: send Authorization: Bearer <token>, {self.takes}"
+        if not held & self.allowed:
+            return 403, f"this call takes {self.takes}, not the {' or '.join(sorted(held))} token"
+        return None
+
+
 def require_role(*roles: str) -> Callable[[View], View]:
-    if unknown := set(roles) - set(ROLES):
-        raise ValueError(f"no such role: {', '.join(sorted(unknown))}")
-    allowed = {"admin", *roles}
-    takes = " or ".join(f"the {role} token" for role in sorted(allowed))
+    requirement = Requirement(*roles)
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            held = services().credentials.roles_of(presented_token())
-            if not held:
-                abort(
-                    401, description=f"this call changes state: send Authorization: Bearer <token>, {takes}"
-                )
-            if not held & allowed:
-                abort(403, description=f"this call takes {takes}, not the {' or '.join(sorted(held))} token")
+            refused = requirement.refusal(services().credentials, presented_token())
+            if refused:
+                abort(refused[0], description=refused[1])
             return view(*args, **kwargs)
 
         return wrapper

@@ -31,24 +31,53 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def json_body(limit: int = JSON_BODY_BYTES) -> Any:
-    """The request's JSON body; 413 past ``limit`` bytes, 400 for anything that is not JSON."""
-    if not request.is_json:
-        abort(400, description="expected a JSON body (Content-Type: application/json)")
-    size = request.content_length
-    if size is None:
-        abort(411, description="send the JSON body with a Content-Length")
-    if size > limit:
-        abort(413, description=f"the body is {size} bytes; this call takes at most {limit}")
-    raw = request.get_data(cache=True)
+class BadInput(Exception):
+    """A body refused before any view sees it: its status and the message for the client."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def check_json_type(content_type: str) -> None:
+    """``application/json`` or any ``application/*+json``, parameters aside (as Flask's
+    ``is_json``); else BadInput 400."""
+    mimetype = content_type.partition(";")[0].strip().lower()
+    if mimetype != "application/json" and not (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    ):
+        raise BadInput(400, "expected a JSON body (Content-Type: application/json)")
+
+
+def parse_json(raw: bytes, content_type: str, limit: int = JSON_BODY_BYTES) -> Any:
+    """A body as JSON, or BadInput: 400 for a wrong type or anything that is not JSON, 413 past
+    ``limit`` bytes. Flask's views (``json_body``) and the event loop's report path use it."""
+    check_json_type(content_type)
+    if len(raw) > limit:
+        raise BadInput(413, f"the body is {len(raw)} bytes; this call takes at most {limit}")
     try:
         body = json.loads(raw, parse_constant=_no_constant)
     except RecursionError:
-        abort(400, description="the JSON body is nested too deeply")
+        raise BadInput(400, "the JSON body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        abort(400, description=f"the body is not valid JSON: {exc}"[:300])
+        raise BadInput(400, f"the body is not valid JSON: {exc}"[:300]) from None
     try:
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        abort(400, description="the JSON body holds text that is not valid Unicode (a lone surrogate)")
+        raise BadInput(400, "the JSON body holds text that is not valid Unicode (a lone surrogate)") from None
     return body
+
+
+def json_body(limit: int = JSON_BODY_BYTES) -> Any:
+    """The request's JSON body; 413 past ``limit`` bytes, 400 for anything that is not JSON."""
+    try:
+        check_json_type(request.content_type or "")
+        size = request.content_length
+        if size is None:
+            abort(411, description="send the JSON body with a Content-Length")
+        if size > limit:  # refused before the body is read
+            abort(413, description=f"the body is {size} bytes; this call takes at most {limit}")
+        return parse_json(request.get_data(cache=True), request.content_type or "", limit)
+    except BadInput as refused:
+        abort(refused.status, description=refused.message)

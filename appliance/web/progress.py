@@ -1,7 +1,10 @@
 """System-test progress over HTTP, at the seed's paths (``/tm_api/...``, with or without the
 trailing slash) so that its test machines report unchanged: reports in (the progress token or the
 admin's, or none where ``[progress] allow_anonymous`` says so), the seed's read endpoints out.
-The tracker does the work and the read model says what is shown; this only translates."""
+The tracker does the work and the read model says what is shown; this only translates.
+
+Under the server, tests' starts and stops never reach these two views: the event loop answers
+them (``reports.py``, by the same rules); the views serve Flask's test client and any WSGI server."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from flask import Blueprint, abort, jsonify, request
 from appliance.ci.protocol import ProtocolError
 from appliance.progress import protocol
 from appliance.progress.errors import Conflict, NotFound
-from appliance.web.auth import View, presented_token, require_role
+from appliance.progress.settings import ProgressConfig
+from appliance.web.auth import Requirement, View, presented_token
 from appliance.web.errors import answer_errors
 from appliance.web.inputs import MAX_BODY_BYTES, json_body
 from appliance.web.services import services
@@ -27,14 +31,17 @@ PAGE_SIZE, MAX_PAGE_SIZE, LARGEST_PAGE = 10, 100, 2**31
 answer_errors(bp, {ProtocolError: 400, NotFound: 404, Conflict: 409})
 
 
-def _anonymous_allowed() -> bool:
-    settings = services().config.progress
+REPORTS = Requirement("progress")
+
+
+def anonymous_allowed(settings: ProgressConfig, remote_addr: str) -> bool:
+    """Whether a report without a token is taken from ``remote_addr``."""
     if not settings.allow_anonymous:
         return False
     if settings.anonymous_from_lan:
         return True
     try:
-        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+        return ipaddress.ip_address(remote_addr).is_loopback
     except ValueError:
         return False
 
@@ -42,13 +49,15 @@ def _anonymous_allowed() -> bool:
 def reports(view: View) -> View:
     """The progress token or the admin's; no token at all where anonymous reports are allowed
     (an unknown token is still a 401: a client that sends one means to be known)."""
-    guarded = require_role("progress")(view)
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if presented_token() is None and _anonymous_allowed():
-            return view(*args, **kwargs)
-        return guarded(*args, **kwargs)
+        token = presented_token()
+        if token is not None or not anonymous_allowed(services().config.progress, request.remote_addr or ""):
+            refused = REPORTS.refusal(services().credentials, token)
+            if refused:
+                abort(refused[0], description=refused[1])
+        return view(*args, **kwargs)
 
     return wrapper
 

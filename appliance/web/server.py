@@ -35,6 +35,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from appliance.events import EventBus
 from appliance.web.errors import error_body
 from appliance.web.inputs import MAX_BODY_BYTES
+from appliance.web.reports import ReportPath, report_parser
 from appliance.web.streams import EventStreams, send_json
 
 log = logging.getLogger(__name__)
@@ -183,10 +184,14 @@ class _Exchange:
 
 
 class Gateway:
-    """The ASGI application that uvicorn serves: ``/events`` on the loop, the rest through Flask."""
+    """The ASGI application that uvicorn serves: ``/events`` and tests' starts and stops
+    (``reports.py``) on the loop, the rest through Flask."""
 
-    def __init__(self, app: Flask, bus: EventBus, threads: int, max_streams: int):
+    def __init__(
+        self, app: Flask, bus: EventBus, threads: int, max_streams: int, reports: ReportPath | None = None
+    ):
         self.app = app
+        self.reports = reports
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="request")
         self.streams = EventStreams(bus, max_streams)
         self.max_waiting = threads * 4
@@ -199,9 +204,9 @@ class Gateway:
         if scope["path"] == "/events":
             await self.streams(scope, receive, send)
         else:
-            await self._through_flask(scope, receive, send)
+            await self._request(scope, receive, send)
 
-    async def _through_flask(self, scope: dict, receive, send) -> None:
+    async def _request(self, scope: dict, receive, send) -> None:
         close = [(b"connection", b"close")]  # the unread body of a refused request is not parsed
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
@@ -227,7 +232,11 @@ class Gateway:
             if len(body) > MAX_BODY_BYTES:
                 await send_json(send, 413, f"a request body may have at most {MAX_BODY_BYTES} bytes", close)
                 return
-            await self._run(scope, body, receive, send)
+            parse = report_parser(scope) if self.reports else None
+            if parse:
+                await self.reports(scope, body, send, parse)
+            else:
+                await self._run(scope, body, receive, send)
         except TimeoutError:
             await send_json(send, 408, f"the request body did not arrive within {BODY_SECONDS:.0f} s", close)
         finally:
@@ -249,6 +258,8 @@ class Gateway:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.reports:
+            self.reports.close()
 
 
 class Uvicorn(uvicorn.Server):

@@ -199,7 +199,7 @@ def test_a_runs_page_shows_its_twin_and_the_scripts(machine, reported):
     html = raw.get_data(as_text=True)
     # Highlighted on the server: a keyword and a string as Pygments' spans, every character escaped.
     assert '<span class="k">if</span> <span class="n">a</span> <span class="o">&lt;</span>' in html
-    assert '<span class="s1">\'&amp;\'</span>' in html
+    assert "<span class=\"s1\">'&amp;'</span>" in html
 
 
 def test_scripts_beyond_the_pages_highlighting_budget_are_plain_text(app, machine, monkeypatch):

@@ -4,14 +4,16 @@ report: the progress token or the admin's, or none where ``[progress] allow_anon
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.config import Config
+from appliance.config import Config, ServerConfig
 from appliance.progress.settings import ProgressConfig
-from appliance.web import create_app
+from appliance.web import Server, create_app
+from tests.conftest import HttpClient, free_port, wait_until
 from tests.progress.conftest import database_dump, dry_run, start, stop
 from tests.web.test_errors import assert_error_shape
 
@@ -53,17 +55,36 @@ def places(body: object, prefix: tuple = ()) -> list[list]:
     return found
 
 
-@pytest.fixture(scope="module")
-def reporting(tmp_path_factory):
-    """An app with a run whose first test runs, and a client holding the progress token."""
-    app = create_app(Config(data_dir=tmp_path_factory.mktemp("refused") / "data"))
-    client = app.test_client()
-    token = app.extensions["appliance"].credentials.tokens["progress"]
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+@pytest.fixture(scope="module", params=["flask", "http"])
+def reporting(request, tmp_path_factory):
+    """An app with a run whose first test runs, and a client holding the progress token: Flask's
+    test client (the blueprint's views), or real HTTP to the whole server, where the event loop
+    answers starts and stops itself (``appliance/web/reports.py``)."""
+    config = Config(data_dir=tmp_path_factory.mktemp("refused") / "data")
+    if request.param == "flask":
+        app = create_app(config)
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {credentials(app)}"
+    else:
+        port = free_port()
+        server = Server(config.replace(server=ServerConfig(port=port)))
+        app = server.app
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        wait_until(lambda: server.started, what="the server to listen")
+        client = HttpClient(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {credentials(app)}"})
     assert client.post("/tm_api/dry_run/", json=dry_run()).status_code == 201
     assert client.post("/tm_api/test_start/", json=start("01_01_test_lamp.py")).status_code == 202
     yield app, client
-    app.extensions["appliance"].close()
+    if request.param == "flask":
+        app.extensions["appliance"].close()
+    else:
+        server.stop()
+        thread.join(timeout=15)
+
+
+def credentials(app) -> str:
+    return app.extensions["appliance"].credentials.tokens["progress"]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
