@@ -32,6 +32,7 @@ from appliance.schema import (
     section,
     setting,
 )
+from appliance.showroom.settings import ShowroomConfig
 from appliance.validation import validate
 
 SYSTEM_CONFIG = Path("/etc/appliance/appliance.toml")
@@ -94,11 +95,6 @@ class StackConfig:
         "",
         "How supervisord starts the `appliance` CLI; unset: this installation's own executable.",
     )
-
-
-@dataclass(frozen=True)
-class ShowroomConfig:
-    """Filled in by the showroom capability."""
 
 
 def default_data_dir() -> Path:
