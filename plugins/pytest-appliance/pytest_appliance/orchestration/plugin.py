@@ -3,7 +3,9 @@
 Inert unless ``--run-orch``/``--test-orch`` or ``--load-orch`` is given. A run is one
 ``pytest.Function`` collected from the first source file, so it sees the fixtures of every
 conftest above that file, as a test module there would, and ``-k``, ``-x`` and ``--junitxml``
-treat it like any test.
+treat it like any test. Other plugins follow a run through the hooks of ``hooks.py``: its plan of
+firings (``pytest_orchestration_plan``), each firing's start and end, told from the event threads
+by ``_Hooks``, the schedule's observer, and the run's end.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pytest_appliance.orchestration.description import (
     load_description,
     parse_duration,
 )
+from pytest_appliance.orchestration.firings import Firing, FiringOutcome, FiringPlan
 from pytest_appliance.orchestration.reporter import END_OF_RESULTS, ResultReporter
 from pytest_appliance.orchestration.schedule import Outcome, Run
 from pytest_appliance.orchestration.sources import check_events, event_functions, load_sources
@@ -36,6 +39,7 @@ class Plan:
     description: Description
     seconds: float
     modules: dict[Path, ModuleType]
+    firings: FiringPlan
 
     @property
     def anchor(self) -> Path:
@@ -101,7 +105,7 @@ def _plan(config, path: Path) -> tuple[Plan | None, list[str]]:
     problems += check_events(description, event_functions(modules))
     runtime = config.getoption("runtime_orch")
     seconds = parse_duration(runtime) if runtime else description.seconds
-    return Plan(description, seconds, modules), problems
+    return Plan(description, seconds, modules, FiringPlan(description.events, seconds)), problems
 
 
 def pytest_cmdline_main(config):
@@ -166,6 +170,12 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if isinstance(item, OrchestrationRun)]
 
 
+def pytest_orchestration_plan(item):
+    if isinstance(item, OrchestrationRun):
+        return item.config.stash[PLAN].firings
+    return None
+
+
 class OrchestrationFailed(Exception):
     """The run's errors, already written as the report says them."""
 
@@ -220,7 +230,7 @@ def run_orchestration(request):
     )
     monitor.start()
     try:
-        outcome = Run(calls, plan.seconds, kill_switch)()
+        outcome = Run(calls, plan.seconds, kill_switch, observer=_Hooks(request.config.hook, request.node))()
     finally:
         reporter.queue.put(END_OF_RESULTS)
         monitor.join()
@@ -229,6 +239,19 @@ def run_orchestration(request):
     request.node.add_report_section("call", "orchestration", text)
     if outcome.errors or outcome.killed_at is not None or reporter.errors or monitor_errors:
         raise OrchestrationFailed(text)
+
+
+class _Hooks:
+    """The schedule's observer: each firing's start and end, told to the firing hooks."""
+
+    def __init__(self, hook, item):
+        self.hook, self.item = hook, item
+
+    def started(self, firing: Firing) -> None:
+        self.hook.pytest_orchestration_firing_started(item=self.item, firing=firing)
+
+    def finished(self, firing: Firing, outcome: FiringOutcome) -> None:
+        self.hook.pytest_orchestration_firing_finished(item=self.item, firing=firing, outcome=outcome)
 
 
 def _monitor(reporter: ResultReporter, errors: list[BaseException]) -> None:

@@ -5,6 +5,10 @@ dry run: the session is the master scenario, each file a scenario, each item a t
 start is sent when pytest starts it, its stop when its teardown is done, with one status for its
 phases. Reports go through ``sender.Sender``, so a tracker that is down or slow costs the session
 at most ``FLUSH`` seconds at its end and one line in the summary.
+
+An orchestrated run (an item whose ``pytest_orchestration_plan`` is a plan) is a scenario of its
+own instead, named after the item, its planned firings its tests, each reported as it fires
+(``orchestrated.py``).
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import shlex
 import socket
 from collections import defaultdict, deque
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from pytest_appliance.progress.orchestrated import MAX_FIRINGS, RUN_TEST, OrchestratedReport
 from pytest_appliance.progress.sender import DRY_RUN, START, STOP, Report, Sender
 
 TOKEN_ENV = "APPLIANCE_PROGRESS_TOKEN"  # noqa: S105 (a variable's name)
@@ -27,6 +33,7 @@ FLUSH = 2.0  # seconds the session's end waits for the last reports, at most
 # The tracker's limits (docs/api.md): longer names are cut, not refused.
 MAX_NAME = 256
 MAX_PATH = 1024
+MAX_TESTS = 5000  # in one dry run
 
 
 def pytest_addoption(parser):
@@ -116,28 +123,71 @@ class ProgressReporter:
         self.phases: dict[str, dict[str, pytest.TestReport]] = defaultdict(dict)
         self.tests: list[tuple[str, str]] = []  # the dry run's tests, (file, name)
         self.started: set[int] = set()
+        self.orchestrated: dict[str, OrchestratedReport] = {}  # node id -> its firings' reports
+        self.unlisted: list[str] = []  # orchestrated items whose plan was cut, as the summary says
 
-    def _report(self, path: str, index: int, **body) -> None:
+    def _make(self, path: str, index: int, **body) -> Report:
         file_path, file_name = self.tests[index]
         body = {"machine_name": self.machine, "file_path": file_path, "file_name": file_name, **body}
-        self.sender.send(Report(path, body, index))
+        return Report(path, body, index)
+
+    def _report(self, path: str, index: int, **body) -> None:
+        self.sender.send(self._make(path, index, **body))
+
+    def _plans(self, items) -> dict[str, object]:
+        """The orchestration plugin's firing plans of the orchestrated items, by node id."""
+        plan_of = getattr(self.config.hook, "pytest_orchestration_plan", None)
+        if plan_of is None:  # the orchestration plugin is not loaded
+            return {}
+        return {item.nodeid: plan for item in items if (plan := plan_of(item=item)) is not None}
+
+    def _list_tests(self, file_path: str, names: list[str]) -> list[dict]:
+        """Give ``names`` their places in the dry run; their entries in it."""
+        tests = []
+        for name in names:
+            self.tests.append((file_path, name))
+            tests.append({"file_name": name, "file_path": file_path, "script": ""})
+        return tests
+
+    def _orchestrated(self, nodeid: str, name: str, plan, budget: int) -> dict:
+        """The scenario of an orchestrated item: its first planned firings (at most ``budget``),
+        then its run test."""
+        file_path = _split(nodeid)[0]
+        firings = list(islice(plan, max(budget, 0)))
+        planned = len(plan)
+        if len(firings) < planned:
+            self.unlisted.append(f"{len(firings)} of the {planned} planned firings of {name}")
+        places = {firing.key: len(self.tests) + number for number, firing in enumerate(firings)}
+        tests = self._list_tests(file_path, [firing.name[:MAX_NAME] for firing in firings] + [RUN_TEST])
+        self.orchestrated[nodeid] = OrchestratedReport(
+            self.sender, self._make, _now, places, len(self.tests) - 1
+        )
+        return {"file_name": name[:MAX_NAME], "file_path": file_path, "script": "", "tests": tests}
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session):
         if not session.items or self.config.option.collectonly:
             return
-        scenarios: dict[str, list[str]] = {}
+        plans = self._plans(session.items)
+        # Each file a scenario, in the order of its first item; each orchestrated item one of its own.
+        scenarios: dict[str, list] = {}
         for item in session.items:
-            scenarios.setdefault(_split(item.nodeid)[0], []).append(item.nodeid)
+            key = item.nodeid if item.nodeid in plans else _split(item.nodeid)[0]
+            scenarios.setdefault(key, []).append(item)
+        # Every other item, and each orchestrated item's run test, has a place; the firings share the rest.
+        budget = MAX_TESTS - len(session.items)
         listed = []
-        for file_path, nodeids in scenarios.items():
-            tests = []
-            for nodeid in nodeids:
-                self.places.setdefault(nodeid, deque()).append(len(self.tests))
-                self.tests.append(_split(nodeid))
-                tests.append({"file_name": self.tests[-1][1], "file_path": file_path, "script": ""})
-            name = file_path.rsplit("/", 1)[-1][-MAX_NAME:]
-            listed.append({"file_name": name, "file_path": file_path, "script": "", "tests": tests})
+        for key, items in scenarios.items():
+            if key in plans:
+                cap = min(MAX_FIRINGS, budget)
+                listed.append(self._orchestrated(key, items[0].name, plans[key], cap))
+                budget -= len(listed[-1]["tests"]) - 1
+                continue
+            for number, item in enumerate(items):
+                self.places.setdefault(item.nodeid, deque()).append(len(self.tests) + number)
+            tests = self._list_tests(key, [_split(item.nodeid)[1] for item in items])
+            name = key.rsplit("/", 1)[-1][-MAX_NAME:]
+            listed.append({"file_name": name, "file_path": key, "script": "", "tests": tests})
         root = self.config.rootpath
         command = shlex.join(["pytest", *self.config.invocation_params.args])
         master = {
@@ -152,6 +202,9 @@ class ProgressReporter:
         )
 
     def pytest_runtest_logstart(self, nodeid):
+        if nodeid in self.orchestrated:
+            self.orchestrated[nodeid].begin()
+            return
         places = self.places.get(nodeid)
         if not places:
             return
@@ -160,13 +213,29 @@ class ProgressReporter:
         self._report(START, index, timestamp_start=_now())
 
     def pytest_runtest_logreport(self, report):
-        if report.nodeid in self.running:
+        if report.nodeid in self.running or report.nodeid in self.orchestrated:
             self.phases[report.nodeid][report.when] = report
 
     def pytest_runtest_logfinish(self, nodeid):
+        if nodeid in self.orchestrated:
+            self.orchestrated[nodeid].end(status(self.phases.pop(nodeid, {})))
+            return
         index = self.running.pop(nodeid, None)
         if index is not None:
             self._report(STOP, index, status=status(self.phases.pop(nodeid, {})), timestamp_stop=_now())
+
+    # From the orchestration plugin, called in event threads: OrchestratedReport takes its lock.
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_orchestration_firing_started(self, item, firing):
+        report = self.orchestrated.get(item.nodeid)
+        if report is not None:
+            report.started(firing.key)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_orchestration_firing_finished(self, item, firing, outcome):
+        report = self.orchestrated.get(item.nodeid)
+        if report is not None:
+            report.finished(firing.key, outcome.status)
 
     def pytest_sessionfinish(self, session):
         if not self.tests:
@@ -174,15 +243,27 @@ class ProgressReporter:
         # A session stopped early (-x, Ctrl-C) cancels its tests that never ran: a cancelled stop
         # of the test it stopped in, else a start and a cancelled stop of the first that never
         # started; the tracker cancels every waiting test of the run with it.
+        # An orchestrated item's firings are started by its own report, which says which.
+        running = list(self.running.values())
+        for report in self.orchestrated.values():
+            reported, shown = report.close()
+            self.started |= reported
+            running += [shown] if shown is not None else []
         never = next((index for index in range(len(self.tests)) if index not in self.started), None)
-        for index in self.running.values():
+        for index in running:
             self._report(STOP, index, status="cancelled", timestamp_stop=_now())
-        if never is not None and not self.running:
+        if never is not None and not running:
             self._report(START, never, timestamp_start=_now())
             self._report(STOP, never, status="cancelled", timestamp_stop=_now())
         self.sender.close(FLUSH)
 
     def pytest_terminal_summary(self, terminalreporter):
+        if self.unlisted:
+            terminalreporter.write_line(
+                f"progress: only {'; '.join(self.unlisted)} are reported (at most {MAX_FIRINGS} per "
+                f"orchestrated run, {MAX_TESTS} tests per dry run)",
+                yellow=True,
+            )
         problem = self.sender.problem
         if problem:
             unsent = self.sender.unsent

@@ -1,6 +1,7 @@
 """The reports' way to the tracker: a bounded queue and one background thread posting with urllib.
 
-Nothing here may fail or slow the session: ``send`` never blocks (a full queue drops the report),
+Nothing here may fail or slow the session: ``send`` never blocks (a full queue drops the report;
+``send_all`` queues reports that belong together, such as a start and its stop, as one entry),
 each request has a short timeout, and ``close`` waits a bounded time. The first thing that goes
 wrong is kept as ``problem`` for the one warning the plugin prints; a tracker that does not answer,
 refuses the dry run or the token ends the reporting (``gave_up``), a refused start or stop drops
@@ -17,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 TIMEOUT = 2.0  # seconds, each request's connect and read
-CAPACITY = 1000  # reports waiting at most; beyond, they are dropped
+CAPACITY = 1000  # entries (a report, or reports sent together) waiting at most; beyond, dropped
 
 DRY_RUN = "/tm_api/dry_run/"
 START = "/tm_api/test_start/"
@@ -69,12 +70,18 @@ class Sender:
 
     def send(self, report: Report) -> None:
         """Queue ``report``; never blocks."""
+        self.send_all([report])
+
+    def send_all(self, reports: list[Report]) -> None:
+        """Queue ``reports`` as one entry, sent in order (or dropped together); never blocks."""
+        if not reports:
+            return
         with self._lock:
-            self.queued += 1
+            self.queued += len(reports)
         if self.gave_up.is_set():
             return
         try:
-            self._queue.put_nowait(report)
+            self._queue.put_nowait(reports)
         except queue.Full:
             self._note(f"more than {self.capacity} reports waited for the tracker at {self.url}")
 
@@ -107,13 +114,14 @@ class Sender:
                     return _END
 
     def _run(self) -> None:
-        while (report := self._next()) is not _END:
-            if self.gave_up.is_set():
-                continue  # drained, so that close() is not kept waiting
-            try:
-                self._deliver(report)
-            except Exception as error:  # a reporter must never break the session
-                self._give_up(f"reporting to {self.url} failed: {error!r}")
+        while (reports := self._next()) is not _END:
+            for report in reports:
+                if self.gave_up.is_set():
+                    break  # drained, so that close() is not kept waiting
+                try:
+                    self._deliver(report)
+                except Exception as error:  # a reporter must never break the session
+                    self._give_up(f"reporting to {self.url} failed: {error!r}")
 
     def _deliver(self, report: Report) -> None:
         body = dict(report.body)
