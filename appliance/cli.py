@@ -22,8 +22,7 @@ from appliance.config import Config
 from appliance.lamp.cli import lamp_group
 from appliance.monitor.cli import monitor_command
 from appliance.progress.cli import progress_group
-
-NOT_IMPLEMENTED_EXIT = 2
+from appliance.showroom.cli import showroom_group
 
 
 class ApplianceGroup(click.Group):
@@ -68,23 +67,15 @@ def server(config: Config, host: str | None, port: int | None, data_dir: Path | 
     serve(config)
 
 
-def _not_implemented(name: str, what: str) -> click.Command:
-    @click.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-    @with_config
-    def command(_config: Config) -> None:
-        click.echo(f"appliance {name}: not implemented yet ({what} has not been built).", err=True)
-        sys.exit(NOT_IMPLEMENTED_EXIT)
-
-    command.help = f"{what[0].upper()}{what[1:]} (not implemented yet)."
-    return command
-
-
-for _name, _what in [
-    ("showroom", "the demo showroom"),
-]:
-    main.add_command(_not_implemented(_name, _what))
-
-for _command in (lamp_group, monitor_command, runner_command, observer_command, ci_group, progress_group):
+for _command in (
+    lamp_group,
+    monitor_command,
+    runner_command,
+    observer_command,
+    ci_group,
+    progress_group,
+    showroom_group,
+):
     main.add_command(_command)
 
 

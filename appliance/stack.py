@@ -6,6 +6,7 @@ roles install the same ``[program:...]`` definitions into Debian's supervisor.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import threading
@@ -23,11 +24,13 @@ GROUP = "appliance"
 @dataclass(frozen=True)
 class Program:
     name: str
-    arguments: tuple[str, ...]
+    arguments: tuple[str, ...]  # of the appliance CLI
     startsecs: int = 3
     # Supervisord waits this long after SIGTERM before SIGKILL: long enough for a runner to
     # report a build it is stopping.
     stopwaitsecs: int = 15
+    command: tuple[str, ...] = ()  # instead of the appliance CLI, this whole command
+    user: str = ""  # who supervisord runs it as (when supervisord is root); unset: as itself
 
 
 def programs(config: Config) -> list[Program]:
@@ -37,7 +40,33 @@ def programs(config: Config) -> list[Program]:
         stack.append(Program("observer", ("observer",)))
         names = [f"runner-{n}" for n in range(1, config.ci.runners + 1)]
         stack.extend(Program(name, ("runner", "--name", name)) for name in names)
+    if config.showroom.enabled:
+        stack.append(showroom_program(config))
     return stack
+
+
+def showroom_program(config: Config) -> Program:
+    """The showroom's own supervisord (``appliance/showroom/supervisord.py``): started from its
+    configuration file directly, not through the appliance CLI, so that as ``[showroom] user`` it
+    reads nothing of the appliance's; with an environment of its own, since what it starts
+    inherits it (the stack's may hold secrets; supervisord changes the user, not HOME or USER)."""
+    from appliance.showroom.apache import SYSTEM_ENVIRONMENT
+    from appliance.showroom.layout import Layout
+
+    layout = Layout.of(config)
+    user = config.showroom.user or os.environ.get("USER", "")
+    environment = {**SYSTEM_ENVIRONMENT, "HOME": str(layout.run), "USER": user}
+    return Program(
+        "showroom",
+        (),
+        command=(
+            "env",
+            "-i",
+            *(f"{key}={value}" for key, value in environment.items()),
+            *supervisord_command(layout.supervisord_conf),
+        ),
+        user=config.showroom.user,
+    )
 
 
 def appliance_command(config: Config) -> list[str]:
@@ -56,12 +85,13 @@ def render_programs(config: Config) -> str:
     logs = config.data_dir / "logs"
     sections = []
     for program in programs(config):
-        command = shlex.join([*base, *program.arguments, *config_args])
+        command = shlex.join(program.command or [*base, *program.arguments, *config_args])
         sections.append(
             "\n".join(
                 [
                     f"[program:{program.name}]",
                     f"command = {_escape(command)}",
+                    *([f"user = {program.user}"] if program.user else []),
                     "autostart = true",
                     "autorestart = true",
                     f"startsecs = {program.startsecs}",
@@ -113,6 +143,11 @@ serverurl = unix://{_escape(str(socket))}
 
 
 def write_supervisord(config: Config) -> Path:
+    """The stack's supervisord.conf (and the showroom's, which the stack starts), written."""
+    if config.showroom.enabled:
+        from appliance.showroom.supervisord import write_configuration
+
+        write_configuration(config)
     run = private_directory(config.data_dir, "run")
     private_directory(config.data_dir, "logs")
     config.supervisor_socket.parent.mkdir(parents=True, exist_ok=True)  # when configured elsewhere

@@ -568,3 +568,133 @@ class CI:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# --- the showroom's supervisord ---------------------------------------------------------------
+
+SHOWROOM_SUPERVISORD = [APPLIANCE, "showroom", "supervisord"]
+SHOWROOM_PORTS = 64
+
+
+def free_port_range(count: int) -> int:
+    """A first port from which ``count`` ports are free now: drawn at random below Linux's
+    ephemeral ports (32768 and up), so that runs side by side rarely draw the same."""
+    import random
+
+    from appliance.showroom.ports import bindable
+
+    draw = random.SystemRandom()
+    for _ in range(100):
+        base = draw.randrange(21000, 32768 - count)
+        if all(bindable(port) for port in range(base, base + count)):
+            return base
+    raise RuntimeError(f"no {count} free ports in a row")
+
+
+def processes_inside(directory: Path) -> list[int]:
+    """The processes working in ``directory`` or below: a demo works in its own directory,
+    Apache in the showroom's ``apache/``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cwd = Path(os.readlink(entry / "cwd")) if entry.name.isdigit() else None
+        except OSError:
+            continue  # gone meanwhile
+        if cwd is not None and cwd.is_relative_to(directory):
+            found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class ShowroomDaemon:
+    """The showroom's supervisord as the stack starts it, from a config file in ``directory``
+    (with its data directory) that names ``recipes``, ``showroom_dir`` (by default in
+    ``directory``) and ports from a free ``port_base``; ``settings`` are more ``[showroom]`` keys."""
+
+    directory: Path
+    recipes: Path
+    showroom_dir: Path | None = None
+    settings: dict = field(default_factory=dict)
+    port_base: int = field(default_factory=lambda: free_port_range(SHOWROOM_PORTS))
+    process: subprocess.Popen | None = None
+
+    @property
+    def showroom_directory(self) -> Path:
+        return self.showroom_dir or self.directory / "showroom"
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "appliance.toml"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "supervisord.out"
+
+    @property
+    def config(self):
+        from appliance.config import load_file
+
+        return load_file(self.config_file)
+
+    @property
+    def client(self) -> Supervisor:
+        return Supervisor(self.showroom_directory / "run" / "supervisor.sock")
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        showroom = {
+            "enabled": True,
+            "recipes": str(self.recipes),
+            "directory": str(self.showroom_directory),
+            "port_base": self.port_base,
+            "ports": SHOWROOM_PORTS,
+            **self.settings,
+        }
+        # json.dumps writes a bool as TOML does; toml_value the rest.
+        lines = [
+            f"{key} = {json.dumps(value) if isinstance(value, bool) else toml_value(value)}"
+            for key, value in showroom.items()
+        ]
+        self.config_file.write_text(
+            f"data_dir = {toml_value(str(self.directory / 'data'))}\n\n[showroom]\n"
+            + "\n".join(lines)
+            + "\n",
+            encoding="utf-8",
+        )
+        with self.log_file.open("ab") as output:
+            self.process = subprocess.Popen(
+                [*SHOWROOM_SUPERVISORD, "--config", str(self.config_file)],
+                cwd=self.directory,
+                stdout=output,
+                stderr=output,
+                start_new_session=True,  # a group of its own: stopped whole
+            )
+        wait_until(self._answers, what=f"the showroom's supervisord (log: {self.log_file})")
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise ProcessExited(f"exited with {self.process.returncode}: {self.log_file.read_text()}")
+        try:
+            self.client.processes()
+        except SupervisorUnavailable:
+            return False
+        return True
+
+    def state(self, program: str) -> str:
+        return self.client.call("getProcessInfo", program)["statename"]
+
+    def stop(self) -> None:
+        """SIGTERM to its group (supervisord stops the demos and Apache first), SIGKILL to what is
+        left of it after 30 s, and to any process still working in the showroom's directory."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        for pid in processes_inside(self.showroom_directory):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # gone meanwhile

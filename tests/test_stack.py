@@ -4,11 +4,14 @@ import os
 import signal
 import stat
 import subprocess
+import urllib.request
+from pathlib import Path
 
 import pytest
 
-from appliance.supervisor import Supervisor
+from appliance.supervisor import Supervisor, SupervisorUnavailable
 from tests.conftest import APPLIANCE, free_port, http_json, wait_until, write_config
+from tests.harness import free_port_range, processes_inside
 
 pytestmark = pytest.mark.slow
 
@@ -87,3 +90,63 @@ def test_the_data_directory_is_the_appliances_alone(stack):
     ]
     modes = {name: oct(stat.S_IMODE((data_dir / name).stat().st_mode)) for name in directories + files}
     assert modes == {**dict.fromkeys(directories, "0o700"), **dict.fromkeys(files, "0o600")}
+
+
+def test_the_stack_runs_the_showroom_whose_demos_serve_and_inherit_no_secret(tmp_path):
+    """With `[showroom] enabled`, `stack up` writes the showroom's files and runs its supervisord
+    as a program; a demo deployed and started from the CLI serves through Apache, and nothing of
+    the stack's environment (where secrets may be) reaches it."""
+    port, base = free_port(), free_port_range(4)
+    showroom = f"[showroom]\nenabled = true\nport_base = {base}\nports = 4\n"
+    config = write_config(tmp_path / "appliance.toml", tmp_path / "data", port, showroom)
+    environment = {**os.environ, "APPLIANCE_TEST_SECRET": "do-not-leak"}
+    with (tmp_path / "stack.log").open("wb") as log:
+        process = subprocess.Popen(
+            [APPLIANCE, "stack", "up", "--config", str(config)], stdout=log, stderr=log, env=environment
+        )
+    try:
+        supervisor = Supervisor(tmp_path / "data" / "run" / "supervisor.sock")
+        wait_until(lambda: program_state(supervisor, "appliance:showroom") == "RUNNING", what="the showroom")
+
+        def showroom(*arguments: str) -> str:
+            command = [APPLIANCE, "showroom", *arguments, "--config", str(config)]
+            result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stderr
+            return result.stdout
+
+        wait_until(
+            lambda: subprocess.run([APPLIANCE, "showroom", "list", "--config", str(config)]).returncode == 0,
+            what="the showroom's socket",
+        )
+        showroom("deploy", "static-site", "hello", "-p", "title=Stacked")
+        showroom("start", "hello")
+        page = wait_until(lambda: fetch(f"http://127.0.0.1:{base}/"), what="the demo's page")
+        assert "Stacked" in page
+        apache = [
+            pid
+            for pid in processes_inside(tmp_path / "data" / "showroom")
+            if b"apache2" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert apache
+        for pid in apache:
+            assert b"APPLIANCE_TEST_SECRET" not in Path(f"/proc/{pid}/environ").read_bytes()
+        showroom("destroy", "hello")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert not processes_inside(tmp_path / "data" / "showroom")
+
+
+def program_state(supervisor: Supervisor, name: str) -> str | None:
+    try:
+        return next((p.state for p in supervisor.processes() if p.full_name == name), None)
+    except SupervisorUnavailable:
+        return None
+
+
+def fetch(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+    except OSError:
+        return None

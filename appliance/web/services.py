@@ -9,6 +9,7 @@ module, never the package's ``__init__``, which imports them.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -24,10 +25,15 @@ from appliance.events import EventBus
 from appliance.monitor.report import LatestReport
 from appliance.progress.tracker import Tracker
 from appliance.progress.views import Views as ProgressViews
+from appliance.showroom.demos import Showroom
+from appliance.showroom.layout import Layout
+from appliance.showroom.supervisord import write_files
 from appliance.stack import StackWatcher
 from appliance.supervisor import Supervisor
 
 STOP_SECONDS = 5.0  # the longest a stopping thread is waited for
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,6 +47,7 @@ class Services:
     dispatcher: Dispatcher
     progress: Tracker
     stack_watcher: StackWatcher
+    showroom: Showroom | None  # None unless [showroom] enabled
     monitor: LatestReport = field(default_factory=LatestReport)
     started: float = field(default_factory=time.monotonic)
 
@@ -60,7 +67,18 @@ class Services:
         progress.interruptions.watch()  # runs of before a restart may still fall silent
         stack_watcher = StackWatcher(supervisor, bus)
         stack_watcher.start()
-        return cls(config, db, bus, supervisor, credentials, webhooks, dispatcher, progress, stack_watcher)
+        return cls(
+            config,
+            db,
+            bus,
+            supervisor,
+            credentials,
+            webhooks,
+            dispatcher,
+            progress,
+            stack_watcher,
+            showroom(config, bus),
+        )
 
     def close(self) -> None:
         """Stop the threads, then close the database; closing twice does nothing more."""
@@ -70,6 +88,18 @@ class Services:
         self.dispatcher.stop()
         self.progress.close()
         self.db.close()
+
+
+def showroom(config: Config, bus: EventBus) -> Showroom | None:
+    """The showroom, its Apache configuration written anew from the configuration (on a Pi the
+    showroom's supervisord starts from files the role wrote; these are the server's to keep)."""
+    if not config.showroom.enabled:
+        return None
+    try:
+        write_files(config)
+    except OSError as exc:  # the page says the showroom is unavailable; the rest serves on
+        log.error("cannot write the showroom's files in %s: %s", Layout.of(config).directory, exc)
+    return Showroom(config, publish=bus.publish)
 
 
 def services() -> Services:
