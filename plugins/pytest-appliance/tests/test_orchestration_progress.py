@@ -1,9 +1,13 @@
 """Orchestrated runs reported live to a fake tracker: each planned firing a test of the run's
 scenario. Each session runs in a subprocess; the tracker's rules are replayed on what it received."""
 
+import importlib
 import json
+import sys
 import textwrap
 import threading
+import urllib.request
+from pathlib import Path
 
 import pytest
 from test_progress import FakeTracker, warnings_of
@@ -288,3 +292,65 @@ def test_firings_at_once_are_shown_one_at_a_time_with_their_real_times():
         ("test_stop", 5, {"status": "failed", "timestamp_stop": 8}),
     ]
     assert report.close() == ({0, 1, 2, 3, 4, 5}, None)
+
+
+@pytest.mark.slow
+def test_a_real_tracker_shows_each_firing_and_a_failing_one_fails_the_run(pytester):
+    harness = real_harness()
+    # In the session's directory: pytest takes the token file's path for an argument, whose
+    # directory then bounds where it looks for the ini file.
+    server = harness.ApplianceServer(pytester.path / "server")
+    server.start()
+    try:
+        events = [
+            {"name": "tick", "interval_sec": 0.3},
+            {"name": "boom", "at_startup": False, "interval_sec": 0.5},
+        ]
+        source = """
+            def tick():
+                pass
+
+            def boom():
+                raise RuntimeError("the device fell over")
+        """
+        token = server.data_dir / "secrets" / "progress-token"
+        result = run(
+            pytester,
+            server,
+            events,
+            source,
+            "1s",
+            "--progress-machine",
+            "rig-real",
+            "--progress-token-file",
+            str(token),
+        )
+        result.assert_outcomes(failed=1)
+        assert warnings_of(result) == []
+        with urllib.request.urlopen(server.url + "/tm_api/machines/", timeout=10) as response:  # noqa: S310
+            (machine,) = [m for m in json.load(response)["results"] if m["machine_name"] == "rig-real"]
+        with urllib.request.urlopen(  # noqa: S310
+            f"{server.url}/tm_api/machine_last_data/{machine['pk']}/", timeout=10
+        ) as response:
+            run_shown = json.load(response)["last_master_scenario"]
+    finally:
+        server.stop()
+    (shown,) = run_shown["scenarios"]
+    statuses = {test["file_name"]: test["status"] for test in shown["tests"]}
+    assert shown["file_name"] == "soak" and run_shown["status"] == "failed"
+    assert statuses == {
+        "tick #1 (+0 s)": "passed",
+        "tick #2 (+0.3 s)": "passed",
+        "boom #1 (+0.5 s)": "failed",
+        "tick #3 (+0.6 s)": "passed",
+        "tick #4 (+0.9 s)": "passed",
+        RUN_TEST: "failed",
+    }
+
+
+def real_harness():
+    """The appliance's test harness (a real ``appliance server``), from the repository around."""
+    root = Path(__file__).resolve().parents[3]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module("tests.harness")
