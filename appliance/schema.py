@@ -208,17 +208,21 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
             raise wrong
         try:
             return Secret(value)
-        except ValueError as exc:
-            raise KeyProblem(key, f"{exc}, got {value!r}") from None
+        except ValueError as exc:  # the value is not repeated: it may be the secret itself
+            raise KeyProblem(key, str(exc)) from None
     raise TypeError(f"unsupported config type {hint!r} for {key}")
 
 
 def secrets_in(value: Any, prefix: str) -> typing.Iterator[tuple[str, Secret]]:
     for f, _hint in schema_fields(type(value)):
         item = getattr(value, f.name)
-        items = item if isinstance(item, list) else [item]
-        for index, entry in enumerate(items):
-            key = f"{prefix}{f.name}" + (f"[{index}]" if isinstance(item, list) else "")
+        if isinstance(item, list):
+            entries = [(f"{prefix}{f.name}[{index}]", entry) for index, entry in enumerate(item)]
+        elif isinstance(item, dict):
+            entries = [(f"{prefix}{f.name}.{name}", entry) for name, entry in item.items()]
+        else:
+            entries = [(f"{prefix}{f.name}", item)]
+        for key, entry in entries:
             if isinstance(entry, Secret):
                 yield key, entry
             elif dataclasses.is_dataclass(entry):

@@ -102,6 +102,21 @@ def test_config_check_cli_reports_an_unreadable_secret(tmp_path, monkeypatch):
     )
 
 
+def test_config_check_cli_reports_an_unreadable_machine_token_by_its_key(tmp_path):
+    path = write(tmp_path, f'[progress.tokens]\n"rig 7" = "file:{tmp_path}/missing"\n')
+    result = CliRunner().invoke(main, ["config", "check", "--config", str(path)])
+    assert result.exit_code == 1
+    assert f"progress.tokens.rig 7: secret file:{tmp_path}/missing: cannot read the file" in result.output
+
+
+def test_a_machine_token_must_be_a_secret_reference(tmp_path):
+    path = write(tmp_path, '[progress.tokens]\nrig = "the-token-itself"\n')
+    result = CliRunner().invoke(main, ["config", "check", "--config", str(path)])
+    assert result.exit_code != 0
+    assert "progress.tokens.rig" in result.output
+    assert "the-token-itself" not in result.output  # a secret written where its reference goes
+
+
 def test_config_check_cli_accepts_a_good_file(tmp_path):
     path = write(tmp_path, "[server]\nport = 8081\n")
     result = CliRunner().invoke(main, ["config", "check", "--config", str(path)])

@@ -43,7 +43,7 @@ class Server:
         self.config = config
         self.app = create_app(config)
         self.services: Services = self.app.extensions["appliance"]
-        reports = ReportPath(self.services.progress, self.services.credentials, config.progress)
+        reports = ReportPath(self.services.progress, self.services.reporters)
         self.gateway = Gateway(
             self.app, self.services.bus, config.server.threads, config.server.max_streams, reports
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import abort, request
 
-from appliance.auth import ROLES, Credentials
+from appliance.auth import Requirement
 from appliance.web.services import services
 
 View = Callable[..., Any]
@@ -24,25 +24,6 @@ def bearer_token(authorization: str) -> str | None:
 
 def presented_token() -> str | None:
     return bearer_token(request.headers.get("Authorization", ""))
-
-
-class Requirement:
-    """The roles whose token a call takes (the admin's always), and the refusal of any other."""
-
-    def __init__(self, *roles: str):
-        if unknown := set(roles) - set(ROLES):
-            raise ValueError(f"no such role: {', '.join(sorted(unknown))}")
-        self.allowed = {"admin", *roles}
-        self.takes = " or ".join(f"the {role} token" for role in sorted(self.allowed))
-
-    def refusal(self, credentials: Credentials, token: str | None) -> tuple[int, str] | None:
-        """None when ``token`` may make the call, else the status and message of the refusal."""
-        held = credentials.roles_of(token)
-        if not held:
-            return 401, f"this call changes state: send Authorization: Bearer <token>, {self.takes}"
-        if not held & self.allowed:
-            return 403, f"this call takes {self.takes}, not the {' or '.join(sorted(held))} token"
-        return None
 
 
 def require_role(*roles: str) -> Callable[[View], View]:

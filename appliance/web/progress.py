@@ -1,6 +1,7 @@
 """System-test progress over HTTP, at the seed's paths (``/tm_api/...``, with or without the
 trailing slash) so that its test machines report unchanged: reports in (the progress token or the
-admin's, or none where ``[progress] allow_anonymous`` says so), the seed's read endpoints out.
+admin's, a machine's own, or none where ``[progress] allow_anonymous`` says so), the seed's read
+endpoints out.
 The tracker does the work and the read model says what is shown; this only translates.
 
 Under the server, tests' starts and stops never reach these two views: the event loop answers
@@ -9,7 +10,6 @@ them (``reports.py``, by the same rules); the views serve Flask's test client an
 from __future__ import annotations
 
 import functools
-import ipaddress
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
@@ -17,8 +17,7 @@ from flask import Blueprint, abort, jsonify, request
 from appliance.ci.protocol import ProtocolError
 from appliance.progress import protocol
 from appliance.progress.errors import Conflict, NotFound
-from appliance.progress.settings import ProgressConfig
-from appliance.web.auth import Requirement, View, presented_token
+from appliance.web.auth import View, presented_token
 from appliance.web.errors import answer_errors
 from appliance.web.inputs import MAX_BODY_BYTES, json_body
 from appliance.web.services import services
@@ -31,35 +30,26 @@ PAGE_SIZE, MAX_PAGE_SIZE, LARGEST_PAGE = 10, 100, 2**31
 answer_errors(bp, {ProtocolError: 400, NotFound: 404, Conflict: 409})
 
 
-REPORTS = Requirement("progress")
-
-
-def anonymous_allowed(settings: ProgressConfig, remote_addr: str) -> bool:
-    """Whether a report without a token is taken from ``remote_addr``."""
-    if not settings.allow_anonymous:
-        return False
-    if settings.anonymous_from_lan:
-        return True
-    try:
-        return ipaddress.ip_address(remote_addr).is_loopback
-    except ValueError:
-        return False
-
-
 def reports(view: View) -> View:
-    """The progress token or the admin's; no token at all where anonymous reports are allowed
-    (an unknown token is still a 401: a client that sends one means to be known)."""
+    """Refuse, before the body is read, a client that may not report at all
+    (``appliance/progress/reporters.py``); the view checks the machine the report names."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        token = presented_token()
-        if token is not None or not anonymous_allowed(services().config.progress, request.remote_addr or ""):
-            refused = REPORTS.refusal(services().credentials, token)
-            if refused:
-                abort(refused[0], description=refused[1])
+        refused = services().reporters.refusal(presented_token(), request.remote_addr or "")
+        if refused:
+            abort(refused[0], description=refused[1])
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def for_machine(spec: Any) -> Any:
+    """``spec`` (a parsed report), once its token may report for the machine it names."""
+    refused = services().reporters.machine_refusal(presented_token(), spec.machine_name)
+    if refused:
+        abort(refused[0], description=refused[1])
+    return spec
 
 
 def _page_arg(key: str, default: int, high: int) -> int:
@@ -82,19 +72,20 @@ def _page() -> tuple[int, int]:
 @reports
 def dry_run():
     # A dry run carries every script's source: it may take the whole body the server reads.
-    return jsonify(services().progress.dry_run(protocol.dry_run(json_body(MAX_BODY_BYTES)))), 201
+    spec = for_machine(protocol.dry_run(json_body(MAX_BODY_BYTES)))
+    return jsonify(services().progress.dry_run(spec)), 201
 
 
 @bp.post("/test_start/", strict_slashes=False)
 @reports
 def test_start():
-    return jsonify(services().progress.report(protocol.start_report(json_body()))), 202
+    return jsonify(services().progress.report(for_machine(protocol.start_report(json_body())))), 202
 
 
 @bp.post("/test_stop/", strict_slashes=False)
 @reports
 def test_stop():
-    return jsonify(services().progress.report(protocol.stop_report(json_body()))), 202
+    return jsonify(services().progress.report(for_machine(protocol.stop_report(json_body())))), 202
 
 
 # --- reading --------------------------------------------------------------------------------------

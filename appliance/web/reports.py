@@ -2,8 +2,8 @@
 answered on the event loop rather than through Flask: the one path where the rate matters (a lab
 of test machines reports every test twice) and the answer is small.
 
-Each report is checked as the blueprint checks it (the same token rule, JSON parsing and protocol,
-``appliance/web/progress.py`` keeps the Flask twin for the test client), then queued; one writer
+Each report is checked as the blueprint checks it (the same ``Reporters``, JSON parsing and
+protocol; ``appliance/web/progress.py`` keeps the Flask twin for the test client), then queued; one writer
 thread takes everything queued by then and writes it as one batch (``Tracker.report_batch``: one
 transaction, one commit), and the loop answers each. So a report costs the loop its parsing and
 the writer its statements, with no thread hand-off of its own and no commit of its own.
@@ -17,15 +17,13 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from appliance.auth import Credentials
 from appliance.ci.protocol import ProtocolError
 from appliance.progress import protocol
 from appliance.progress.errors import Conflict, NotFound
-from appliance.progress.settings import ProgressConfig
+from appliance.progress.reporters import Reporters
 from appliance.progress.tracker import Tracker
 from appliance.web.auth import bearer_token
 from appliance.web.inputs import BadInput, parse_json
-from appliance.web.progress import REPORTS, anonymous_allowed
 from appliance.web.streams import send_json
 
 log = logging.getLogger(__name__)
@@ -45,10 +43,9 @@ def report_parser(scope: dict) -> Any:
 
 
 class ReportPath:
-    def __init__(self, tracker: Tracker, credentials: Credentials, settings: ProgressConfig):
+    def __init__(self, tracker: Tracker, reporters: Reporters):
         self.tracker = tracker
-        self.credentials = credentials
-        self.settings = settings
+        self.reporters = reporters
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="progress-reports")
         self._queued: list[tuple[protocol.Report, asyncio.Future]] = []
         self._writing = False  # the loop alone touches these two
@@ -56,11 +53,10 @@ class ReportPath:
     async def __call__(self, scope: dict, body: bytes, send, parse) -> None:
         headers = dict(scope["headers"])
         token = bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
-        if token is not None or not anonymous_allowed(self.settings, (scope.get("client") or ("",))[0]):
-            refused = REPORTS.refusal(self.credentials, token)
-            if refused:
-                await send_json(send, *refused)
-                return
+        refused = self.reporters.refusal(token, (scope.get("client") or ("",))[0])
+        if refused:
+            await send_json(send, *refused)
+            return
         try:
             report = parse(parse_json(body, headers.get(b"content-type", b"").decode("latin-1")))
         except BadInput as bad:
@@ -68,6 +64,10 @@ class ReportPath:
             return
         except ProtocolError as bad:
             await send_json(send, 400, str(bad))
+            return
+        refused = self.reporters.machine_refusal(token, report.machine_name)
+        if refused:
+            await send_json(send, *refused)
             return
         outcome = await self._written(report)
         if isinstance(outcome, Exception):

@@ -23,6 +23,7 @@ from appliance.config import Config
 from appliance.db import Database
 from appliance.events import EventBus
 from appliance.monitor.report import LatestReport
+from appliance.progress.reporters import Reporters
 from appliance.progress.tracker import Tracker
 from appliance.progress.views import Views as ProgressViews
 from appliance.showroom.demos import Showroom
@@ -46,6 +47,7 @@ class Services:
     webhooks: Webhooks
     dispatcher: Dispatcher
     progress: Tracker
+    reporters: Reporters
     stack_watcher: StackWatcher
     showroom: Showroom | None  # None unless [showroom] enabled
     monitor: LatestReport = field(default_factory=LatestReport)
@@ -76,6 +78,7 @@ class Services:
             webhooks,
             dispatcher,
             progress,
+            Reporters(credentials, config.progress),
             stack_watcher,
             showroom(config, bus),
         )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from appliance.config import Config, ServerConfig
 from appliance.progress.settings import ProgressConfig
+from appliance.schema import Secret
 from appliance.web import Server, create_app
 from tests.conftest import HttpClient, free_port, wait_until
 from tests.progress.conftest import database_dump, dry_run, start, stop
@@ -180,3 +181,20 @@ def test_a_run_silent_too_long_shows_interrupted(make_app):
     views.clock = lambda: 10**10
     shown = client.get(f"/tm_api/machine_last_data/{machine_id}/").get_json()["last_master_scenario"]
     assert shown["status"] == "interrupted"
+
+
+def test_a_machines_own_token_reports_for_that_machine_alone_and_changes_nothing_else(make_app, tmp_path):
+    (tmp_path / "rig-token").write_text("rig-1-secret\n")
+    app = make_app(tokens={"machine #1": Secret(f"file:{tmp_path / 'rig-token'}")})
+    rig = app.test_client()
+    rig.environ_base["HTTP_AUTHORIZATION"] = "Bearer rig-1-secret"
+    assert rig.post("/tm_api/dry_run/", json=dry_run()).status_code == 201
+    before = database_dump(app)
+    assert_error_shape(rig.post("/tm_api/dry_run/", json=dry_run("machine #2")), 403)
+    assert_error_shape(
+        rig.post("/tm_api/test_start/", json=start("01_01_test_lamp.py", machine="machine #2")), 403
+    )
+    assert database_dump(app) == before
+    assert rig.post("/tm_api/test_start/", json=start("01_01_test_lamp.py")).status_code == 202
+    wrong = rig.post("/tm_api/test_start/", json=start("x.py"), headers={"Authorization": "Bearer wrong"})
+    assert_error_shape(wrong, 401)

@@ -11,6 +11,7 @@ import pytest
 
 from appliance.config import Config
 from appliance.progress.settings import ProgressConfig
+from appliance.schema import Secret
 from appliance.web import create_app
 from appliance.web.reports import ReportPath, report_parser
 from tests.conftest import http_json
@@ -24,7 +25,7 @@ def make_path(tmp_path):
     def make(**progress) -> tuple[ReportPath, object]:
         app = create_app(Config(data_dir=tmp_path / f"data{len(made)}", progress=ProgressConfig(**progress)))
         services = app.extensions["appliance"]
-        path = ReportPath(services.progress, services.credentials, services.config.progress)
+        path = ReportPath(services.progress, services.reporters)
         made.append((app, path))
         machine = app.test_client()
         machine.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {services.credentials.tokens['progress']}"
@@ -81,3 +82,12 @@ def test_only_posts_of_starts_and_stops_take_this_path_and_a_get_is_flasks_405(i
     _server, port = in_process_server()
     status, answer = http_json(f"http://127.0.0.1:{port}/tm_api/test_start/")
     assert status == 405 and answer["status"] == 405
+
+
+def test_a_machines_own_token_reports_for_that_machine_alone(make_path, tmp_path):
+    (tmp_path / "rig-token").write_text("rig-1-secret\n")
+    path, _app = make_path(tokens={"machine #1": Secret(f"file:{tmp_path / 'rig-token'}")})
+    other = start("01_01_test_lamp.py", machine="machine #2")
+    status, answer = call(path, "127.0.0.1", other, token="rig-1-secret")  # noqa: S106
+    assert status == 403 and "machine #1" in answer["error"]
+    assert call(path, "127.0.0.1", start("01_01_test_lamp.py"), token="rig-1-secret")[0] == 202  # noqa: S106
