@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from test_progress import FakeTracker, warnings_of
+from test_progress import replay as replay_all
 
 from pytest_appliance.progress.orchestrated import MAX_FIRINGS, RUN_TEST, OrchestratedReport
 
@@ -50,25 +51,9 @@ def scenario(tracker) -> dict:
 
 
 def replay(tracker) -> dict[str, str]:
-    """Each test's status once the tracker has taken every report, by name. Fails on what the
-    tracker would refuse (a start of a test not waiting, a stop of one not running) and on a start
-    while another test runs, which would mark that one ``unknown``."""
-    names = [test["file_name"] for test in scenario(tracker)["tests"]]
-    statuses = dict.fromkeys(names, "waiting")
-    running = None
-    for path, body, _ in tracker.posts[1:]:
-        name = names[body["test"] - 100]
-        assert body["file_name"] == name
-        if path == "/tm_api/test_start/":
-            assert statuses[name] == "waiting", name
-            assert running is None, f"{name} started while {running} ran"
-            statuses[name], running = "running", name
-        else:
-            assert path == "/tm_api/test_stop/"
-            assert statuses[name] == "running", name
-            statuses[name] = body["status"]
-            running = None
-    return statuses
+    """``test_progress.replay`` of the run's one scenario, by the tests' names."""
+    scenario(tracker)
+    return {key.partition("::")[2]: status for key, status in replay_all(tracker).items()}
 
 
 def test_each_firing_is_a_test_of_the_runs_scenario_reported_as_it_fires(pytester, tracker):
@@ -291,7 +276,7 @@ def test_firings_at_once_are_shown_one_at_a_time_with_their_real_times():
         ("test_start", 5, {"timestamp_start": 0}),  # the whole run
         ("test_stop", 5, {"status": "failed", "timestamp_stop": 8}),
     ]
-    assert report.close() == ({0, 1, 2, 3, 4, 5}, None)
+    assert report.interrupt() == ({0, 1, 2, 3, 4, 5}, False)
 
 
 @pytest.mark.slow

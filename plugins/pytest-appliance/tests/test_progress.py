@@ -145,6 +145,34 @@ def warnings_of(result) -> list[str]:
     return [line for line in result.outlines if line.startswith("progress:")]
 
 
+def replay(tracker) -> dict[str, str]:
+    """Each test's status once the tracker has taken every report, by ``file_path::file_name``.
+    Fails on a second dry run, on what the tracker would refuse (a start of a test not waiting, a
+    stop of one not running) and on a start while another test runs, which would mark that one
+    ``unknown``."""
+    path, dry_run, _ = tracker.posts[0]
+    assert path == "/tm_api/dry_run/"
+    tests = [test for scenario in dry_run["master_scenario"]["scenarios"] for test in scenario["tests"]]
+    keys = [f"{test['file_path']}::{test['file_name']}" for test in tests]
+    statuses = dict.fromkeys(keys, "waiting")
+    running = None
+    for path, body, _ in tracker.posts[1:]:
+        assert path in ("/tm_api/test_start/", "/tm_api/test_stop/"), path
+        key = keys[body["test"] - 100]
+        assert (body["run"], f"{body['file_path']}::{body['file_name']}") == (RUN, key)
+        if path == "/tm_api/test_start/":
+            assert statuses[key] == "waiting", key
+            assert running is None, f"{key} started while {running} ran"
+            statuses[key], running = "running", key
+        else:
+            assert statuses[key] == "running", key
+            statuses[key] = body["status"]
+            running = None
+            if body["status"] == "cancelled":  # the seed's rule: the rest of the run with it
+                statuses = {k: "cancelled" if v in ("waiting", "running") else v for k, v in statuses.items()}
+    return statuses
+
+
 def closed_port() -> int:
     import socket
 

@@ -6,6 +6,12 @@ start is sent when pytest starts it, its stop when its teardown is done, with on
 phases. Reports go through ``sender.Sender``, so a tracker that is down or slow costs the session
 at most ``FLUSH`` seconds at its end and one line in the summary.
 
+Under pytest-xdist the controller reports, the workers stay inert: the dry run is the first
+worker's collection (``pytest_xdist_node_collection_finished``), and the starts, phases and ends
+the workers relay come through the same hooks. Tests then run at once while the tracker shows one
+running test per run, so they go through ``one_running.OneRunning``: at most one test shown
+running, the others held and sent, with their real times, once none is.
+
 An orchestrated run (an item whose ``pytest_orchestration_plan`` is a plan) is a scenario of its
 own instead, named after the item, its planned firings its tests, each reported as it fires
 (``orchestrated.py``).
@@ -17,6 +23,7 @@ import os
 import shlex
 import socket
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
@@ -24,6 +31,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from pytest_appliance.progress.one_running import OneRunning
 from pytest_appliance.progress.orchestrated import MAX_FIRINGS, RUN_TEST, OrchestratedReport
 from pytest_appliance.progress.sender import DRY_RUN, START, STOP, Report, Sender
 
@@ -119,10 +127,11 @@ class ProgressReporter:
         self.sender = sender
         self.machine = machine
         self.places: dict[str, deque[int]] = {}  # node id -> its places in the dry run, in order
-        self.running: dict[str, int] = {}
+        self.running: dict[str, int] = {}  # node id -> its place, from its start to its end
         self.phases: dict[str, dict[str, pytest.TestReport]] = defaultdict(dict)
         self.tests: list[tuple[str, str]] = []  # the dry run's tests, (file, name)
-        self.started: set[int] = set()
+        self.listed = False  # the dry run is sent
+        self.items = OneRunning(sender, self._make, _now)  # the tests of the items not orchestrated
         self.orchestrated: dict[str, OrchestratedReport] = {}  # node id -> its firings' reports
         self.unlisted: list[str] = []  # orchestrated items whose plan was cut, as the summary says
 
@@ -134,12 +143,13 @@ class ProgressReporter:
     def _report(self, path: str, index: int, **body) -> None:
         self.sender.send(self._make(path, index, **body))
 
-    def _plans(self, items) -> dict[str, object]:
-        """The orchestration plugin's firing plans of the orchestrated items, by node id."""
+    def _plans(self, items) -> dict[str, tuple[str, object]]:
+        """The orchestration plugin's firing plans of the orchestrated items, with their names, by
+        node id."""
         plan_of = getattr(self.config.hook, "pytest_orchestration_plan", None)
         if plan_of is None:  # the orchestration plugin is not loaded
             return {}
-        return {item.nodeid: plan for item in items if (plan := plan_of(item=item)) is not None}
+        return {item.nodeid: (item.name, plan) for item in items if (plan := plan_of(item=item)) is not None}
 
     def _list_tests(self, file_path: str, names: list[str]) -> list[dict]:
         """Give ``names`` their places in the dry run; their entries in it."""
@@ -166,26 +176,37 @@ class ProgressReporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session):
-        if not session.items or self.config.option.collectonly:
+        if session.items and not self.config.option.collectonly:
+            self._dry_run([item.nodeid for item in session.items], self._plans(session.items))
+
+    # From pytest-xdist, on its controller: each worker's collection, the same ids for each.
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids: Sequence[str]):
+        if ids and not self.listed and not self.config.option.collectonly:
+            self._dry_run(list(ids), {})
+
+    def _dry_run(self, nodeids: list[str], plans: dict[str, tuple[str, object]]) -> None:
+        """Send the dry run of the items ``nodeids``, those in ``plans`` orchestrated; once."""
+        if self.listed:
             return
-        plans = self._plans(session.items)
+        self.listed = True
         # Each file a scenario, in the order of its first item; each orchestrated item one of its own.
-        scenarios: dict[str, list] = {}
-        for item in session.items:
-            key = item.nodeid if item.nodeid in plans else _split(item.nodeid)[0]
-            scenarios.setdefault(key, []).append(item)
+        scenarios: dict[str, list[str]] = {}
+        for nodeid in nodeids:
+            key = nodeid if nodeid in plans else _split(nodeid)[0]
+            scenarios.setdefault(key, []).append(nodeid)
         # Every other item, and each orchestrated item's run test, has a place; the firings share the rest.
-        budget = MAX_TESTS - len(session.items)
+        budget = MAX_TESTS - len(nodeids)
         listed = []
-        for key, items in scenarios.items():
+        for key, ids in scenarios.items():
             if key in plans:
                 cap = min(MAX_FIRINGS, budget)
-                listed.append(self._orchestrated(key, items[0].name, plans[key], cap))
+                listed.append(self._orchestrated(key, *plans[key], cap))
                 budget -= len(listed[-1]["tests"]) - 1
                 continue
-            for number, item in enumerate(items):
-                self.places.setdefault(item.nodeid, deque()).append(len(self.tests) + number)
-            tests = self._list_tests(key, [_split(item.nodeid)[1] for item in items])
+            for number, nodeid in enumerate(ids):
+                self.places.setdefault(nodeid, deque()).append(len(self.tests) + number)
+            tests = self._list_tests(key, [_split(nodeid)[1] for nodeid in ids])
             name = key.rsplit("/", 1)[-1][-MAX_NAME:]
             listed.append({"file_name": name, "file_path": key, "script": "", "tests": tests})
         root = self.config.rootpath
@@ -206,11 +227,10 @@ class ProgressReporter:
             self.orchestrated[nodeid].begin()
             return
         places = self.places.get(nodeid)
-        if not places:
+        if not places or nodeid in self.running:  # not listed, or (xdist --dist each) running elsewhere
             return
         self.running[nodeid] = index = places.popleft()
-        self.started.add(index)
-        self._report(START, index, timestamp_start=_now())
+        self.items.started(index)
 
     def pytest_runtest_logreport(self, report):
         if report.nodeid in self.running or report.nodeid in self.orchestrated:
@@ -222,9 +242,17 @@ class ProgressReporter:
             return
         index = self.running.pop(nodeid, None)
         if index is not None:
-            self._report(STOP, index, status=status(self.phases.pop(nodeid, {})), timestamp_stop=_now())
+            self.items.finished(index, status(self.phases.pop(nodeid, {})))
 
-    # From the orchestration plugin, called in event threads: OrchestratedReport takes its lock.
+    # From pytest-xdist, on its controller: a worker died running ``crashitem``, which never ends.
+    @pytest.hookimpl(optionalhook=True, trylast=True)
+    def pytest_handlecrashitem(self, crashitem, report, sched):
+        index = self.running.pop(crashitem, None)
+        if index is not None:
+            self.phases.pop(crashitem, None)
+            self.items.finished(index, "failed" if report.failed else "unknown")
+
+    # From the orchestration plugin, called in event threads: OneRunning takes its lock.
     @pytest.hookimpl(optionalhook=True)
     def pytest_orchestration_firing_started(self, item, firing):
         report = self.orchestrated.get(item.nodeid)
@@ -238,21 +266,19 @@ class ProgressReporter:
             report.finished(firing.key, outcome.status)
 
     def pytest_sessionfinish(self, session):
-        if not self.tests:
+        if not self.listed:
             return
         # A session stopped early (-x, Ctrl-C) cancels its tests that never ran: a cancelled stop
-        # of the test it stopped in, else a start and a cancelled stop of the first that never
-        # started; the tracker cancels every waiting test of the run with it.
+        # of the test it stopped in (OneRunning.interrupt), else a start and a cancelled stop of
+        # the first that never started; the tracker cancels every waiting test of the run with it.
         # An orchestrated item's firings are started by its own report, which says which.
-        running = list(self.running.values())
+        started, cancelled = self.items.interrupt()
         for report in self.orchestrated.values():
-            reported, shown = report.close()
-            self.started |= reported
-            running += [shown] if shown is not None else []
-        never = next((index for index in range(len(self.tests)) if index not in self.started), None)
-        for index in running:
-            self._report(STOP, index, status="cancelled", timestamp_stop=_now())
-        if never is not None and not running:
+            reported, stopped = report.interrupt()
+            started |= reported
+            cancelled |= stopped
+        never = next((index for index in range(len(self.tests)) if index not in started), None)
+        if never is not None and not cancelled:
             self._report(START, never, timestamp_start=_now())
             self._report(STOP, never, status="cancelled", timestamp_stop=_now())
         self.sender.close(FLUSH)
