@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, render_template
 
 from appliance import __version__
 from appliance.stack import stack_state
+from appliance.web import showroom
 from appliance.web.services import services
 
 bp = Blueprint("status", __name__)
@@ -17,6 +18,7 @@ def status() -> dict:
         "version": __version__,
         "monitor": report.to_json() if report else None,
         "stack": stack_state(services().supervisor),
+        "showroom": showroom.summary(),
     }
 
 

@@ -23,6 +23,10 @@ ROUTE_ROLES = {
     ("POST", "/tm_api/dry_run/"): "progress",
     ("POST", "/tm_api/test_start/"): "progress",
     ("POST", "/tm_api/test_stop/"): "progress",
+    ("POST", "/api/showroom/demos"): "admin",
+    ("POST", "/api/showroom/demos/<name>/start"): "admin",
+    ("POST", "/api/showroom/demos/<name>/stop"): "admin",
+    ("DELETE", "/api/showroom/demos/<name>"): "admin",
     # Signed with the repository's secret instead (tests/ci/test_webhooks.py).
     ("POST", "/api/ci/hooks/<repo>"): None,
 }

@@ -8,6 +8,7 @@ from appliance.web import create_app
 from tests.conftest import wait_until
 from tests.twins import Element, parse, track_reads, unread_keys
 from tests.web.test_monitor_report import REPORT
+from tests.web.test_showroom import expected_status_section, shown_status_section
 
 # What the JSON holds that the page leaves out; any other key it holds must be on the page.
 NOT_ON_THE_PAGE = {
@@ -128,6 +129,7 @@ def expected_from(status: dict) -> dict:
         ],
         "unreachable socket": None if stack["reachable"] else stack["socket"],
         "programs": [[p["name"], p["state"], p["description"]] for p in stack["programs"]],
+        "showroom": expected_status_section(status["showroom"]),
     }
 
 
@@ -151,4 +153,5 @@ def shown_on(page: Element) -> dict:
         ],
         "unreachable socket": None if "hidden" in stack_error.attrs else stack_error.select("code")[0].text,
         "programs": [row.cells() for row in page.select("tr", data_program=True)],
+        "showroom": shown_status_section(page),
     }

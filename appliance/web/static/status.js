@@ -50,3 +50,26 @@ live.on("monitor", (report) => {
   document.getElementById("sources").replaceChildren(
     ...(tiles.length ? tiles : [element("li", "muted", "No sources reported.")]));
 });
+
+// The showroom's part: its demos as it announces them after each change (appliance/web/showroom.py
+// counts them and links the running ones the same way, from the host the page was opened on).
+live.on("showroom", (showroom) => {
+  const running = showroom.demos.filter((demo) => demo.status === "RUNNING");
+  document.getElementById("showroom-error").hidden = true;
+  const count = document.getElementById("showroom-count");
+  count.textContent = `${showroom.demos.length} deployed, ${running.length} running`;
+  count.hidden = false;
+  document.getElementById("showroom-running").replaceChildren(...running.map((demo) => {
+    const item = element("li");
+    item.dataset.demo = demo.name;
+    if (demo.port) {
+      const link = element("a", "", demo.name);
+      link.href = `http://${location.hostname}:${demo.port}/`;
+      item.append(link);
+    } else {
+      item.append(demo.name);
+    }
+    item.append(" ", element("span", "muted", demo.type || "?"));
+    return item;
+  }));
+});
