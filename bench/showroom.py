@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from support import describe, rss_kib
 
 from appliance.showroom.demos import Showroom
-from tests.harness import ROOT, ShowroomDaemon, processes_inside
+from tests.harness import ROOT, ShowroomDaemon, counting_calls, processes_inside
 
 RECIPES = ROOT / "tests" / "showroom" / "fixtures" / "recipes"
 
@@ -46,14 +46,7 @@ def deploy_and_start(showroom: Showroom, type_: str, runs: int) -> None:
 def listing(showroom: Showroom, demos: int, lists: int) -> None:
     for n in range(demos):
         showroom.deploy("test1", f"listed-{n:02d}")
-    calls = []
-    call = showroom.supervisor.call
-
-    def counted(method, *args):
-        calls.append(method)
-        return call(method, *args)
-
-    showroom.supervisor.call = counted
+    calls = counting_calls(showroom.supervisor)
     times = []
     for _ in range(lists):
         began = time.perf_counter()

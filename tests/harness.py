@@ -591,6 +591,20 @@ def free_port_range(count: int) -> int:
     raise RuntimeError(f"no {count} free ports in a row")
 
 
+def counting_calls(supervisor: Supervisor) -> list[str]:
+    """The methods called on ``supervisor`` from now on, in order (its ``call`` wrapped in place;
+    ``del supervisor.call`` ends it)."""
+    calls: list[str] = []
+    call = supervisor.call
+
+    def counted(method: str, *args: Any) -> Any:
+        calls.append(method)
+        return call(method, *args)
+
+    supervisor.call = counted
+    return calls
+
+
 def processes_inside(directory: Path) -> list[int]:
     """The processes working in ``directory`` or below: a demo works in its own directory,
     Apache in the showroom's ``apache/``."""

@@ -16,7 +16,7 @@ import pytest
 from appliance.showroom.demos import Showroom
 from appliance.showroom.errors import DeploymentError
 from tests.conftest import wait_until
-from tests.harness import processes_inside
+from tests.harness import counting_calls, processes_inside
 from tests.showroom.conftest import RECIPES, assert_no_demo_process
 
 pytestmark = pytest.mark.slow
@@ -207,17 +207,10 @@ def ids(pid: int) -> dict[str, set[int]]:
     }
 
 
-def test_a_listing_of_fifty_demos_asks_supervisord_once(showroom, monkeypatch):
+def test_a_listing_of_fifty_demos_asks_supervisord_once(showroom):
     for n in range(50):
         showroom.deploy("test1", f"demo-{n:02d}")
-    calls = []
-    call = showroom.supervisor.call
-
-    def counted(method, *args):
-        calls.append(method)
-        return call(method, *args)
-
-    monkeypatch.setattr(showroom.supervisor, "call", counted)
+    calls = counting_calls(showroom.supervisor)
     listed = showroom.installed()
     assert len(listed) == 50
     assert {demo["status"] for demo in listed} == {"STOPPED"}

@@ -1,16 +1,12 @@
 """Orchestrated runs reported live to a fake tracker: each planned firing a test of the run's
 scenario. Each session runs in a subprocess; the tracker's rules are replayed on what it received."""
 
-import importlib
 import json
-import sys
 import textwrap
 import threading
-import urllib.request
-from pathlib import Path
 
 import pytest
-from test_progress import FakeTracker, warnings_of
+from test_progress import FakeSender, FakeTracker, last_run, real_harness, warnings_of
 from test_progress import replay as replay_all
 
 from pytest_appliance.progress.orchestrated import MAX_FIRINGS, RUN_TEST, OrchestratedReport
@@ -234,17 +230,6 @@ def test_the_dry_run_never_lists_more_than_5000_tests(pytester, tracker):
     assert "997 of the 2500 planned firings of test_c are reported" in line
 
 
-class FakeSender:
-    def __init__(self):
-        self.sent = []
-
-    def send(self, report):
-        self.sent.append(report)
-
-    def send_all(self, reports):
-        self.sent += reports
-
-
 def test_firings_at_once_are_shown_one_at_a_time_with_their_real_times():
     clock = iter(range(100))
     sender = FakeSender()
@@ -312,12 +297,7 @@ def test_a_real_tracker_shows_each_firing_and_a_failing_one_fails_the_run(pytest
         )
         result.assert_outcomes(failed=1)
         assert warnings_of(result) == []
-        with urllib.request.urlopen(server.url + "/tm_api/machines/", timeout=10) as response:  # noqa: S310
-            (machine,) = [m for m in json.load(response)["results"] if m["machine_name"] == "rig-real"]
-        with urllib.request.urlopen(  # noqa: S310
-            f"{server.url}/tm_api/machine_last_data/{machine['pk']}/", timeout=10
-        ) as response:
-            run_shown = json.load(response)["last_master_scenario"]
+        run_shown = last_run(server.url, "rig-real")
     finally:
         server.stop()
     (shown,) = run_shown["scenarios"]
@@ -331,11 +311,3 @@ def test_a_real_tracker_shows_each_firing_and_a_failing_one_fails_the_run(pytest
         "tick #4 (+0.9 s)": "passed",
         RUN_TEST: "failed",
     }
-
-
-def real_harness():
-    """The appliance's test harness (a real ``appliance server``), from the repository around."""
-    root = Path(__file__).resolve().parents[3]
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    return importlib.import_module("tests.harness")

@@ -1,6 +1,7 @@
 """The progress plugin reporting real sessions, run by pytest in a subprocess, to a fake tracker
 on loopback (and, marked slow, to a real ``appliance server``)."""
 
+import importlib
 import json
 import sys
 import textwrap
@@ -308,11 +309,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.mark.slow
 def test_a_real_tracker(project, tmp_path):
-    if not (ROOT / "tests" / "harness.py").is_file():
-        pytest.skip("not in the appliance's repository")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    harness = pytest.importorskip("tests.harness")
+    harness = real_harness()
     server = harness.ApplianceServer(tmp_path / "server")
     server.start()
     try:
@@ -327,12 +324,7 @@ def test_a_real_tracker(project, tmp_path):
         )
         result.assert_outcomes(**OUTCOMES)
         assert warnings_of(result) == []
-        with urllib.request.urlopen(server.url + "/tm_api/machines/", timeout=10) as response:  # noqa: S310
-            (machine,) = [m for m in json.load(response)["results"] if m["machine_name"] == "rig-real"]
-        with urllib.request.urlopen(  # noqa: S310
-            f"{server.url}/tm_api/machine_last_data/{machine['pk']}/", timeout=10
-        ) as response:
-            run = json.load(response)["last_master_scenario"]
+        run = last_run(server.url, "rig-real")
     finally:
         server.stop()
     got = {
@@ -342,6 +334,34 @@ def test_a_real_tracker(project, tmp_path):
     }
     assert got == STATUSES
     assert run["status"] == "failed"
+
+
+def real_harness():
+    """The appliance's test harness (a real ``appliance server``), from the repository around."""
+    if not (ROOT / "tests" / "harness.py").is_file():
+        pytest.skip("not in the appliance's repository")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module("tests.harness")
+
+
+def last_run(url: str, machine_name: str) -> dict:
+    """The machine's latest run as a real tracker shows it (the seed's read endpoints)."""
+    with urllib.request.urlopen(url + "/tm_api/machines/", timeout=10) as response:  # noqa: S310
+        (machine,) = [m for m in json.load(response)["results"] if m["machine_name"] == machine_name]
+    with urllib.request.urlopen(f"{url}/tm_api/machine_last_data/{machine['pk']}/", timeout=10) as response:  # noqa: S310
+        return json.load(response)["last_master_scenario"]
+
+
+class FakeSender:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, report):
+        self.sent.append(report)
+
+    def send_all(self, reports):
+        self.sent += reports
 
 
 def test_an_interrupted_session_cancels_the_test_it_stopped_in(pytester, tracker):

@@ -6,7 +6,7 @@ import textwrap
 import threading
 
 import pytest
-from test_progress import RUN, FakeTracker, replay, warnings_of
+from test_progress import RUN, FakeSender, FakeTracker, replay, warnings_of
 
 from pytest_appliance.progress.one_running import OneRunning
 
@@ -166,17 +166,6 @@ def test_collect_only_under_xdist_reports_nothing(project, tracker):
     result = project.runpytest_subprocess("-n", "2", "--collect-only", "--progress-url", tracker.url)
     assert result.ret == pytest.ExitCode.OK
     assert tracker.posts == []
-
-
-class FakeSender:
-    def __init__(self):
-        self.sent = []
-
-    def send(self, report):
-        self.sent.append(report)
-
-    def send_all(self, reports):
-        self.sent += reports
 
 
 def one_running():
