@@ -10,10 +10,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test check lint setup-test clean
 
-$(STAMP): pyproject.toml plugins/pytest-appliance/pyproject.toml
+# The dependencies at the versions of constraints.txt: the ones a Pi installs (scripts/wheelhouse).
+$(STAMP): pyproject.toml plugins/pytest-appliance/pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[server,dev]'
+	$(PY) -m pip install --quiet --constraint constraints.txt -e '.[server,dev]'
 	$(PY) -m pip install --quiet -e plugins/pytest-appliance
 	touch $@
 
@@ -60,10 +61,12 @@ lint-ansible: $(ANSIBLE_STAMP)
 	$(ANSIBLE_PATH) yamllint --strict .
 	$(ANSIBLE_PATH) ansible-lint
 
-# site.yml in a Debian bookworm container: create, converge, idempotence, verify, destroy.
+# site.yml in a Debian bookworm container, then in a trixie one (Python 3.13): create, converge,
+# idempotence, verify, destroy.
 molecule: $(ANSIBLE_STAMP)
 	@scripts/apt-install $(APT_MOLECULE)
 	scripts/molecule-test default
+	scripts/molecule-test trixie
 
 # The same in an arm64 container (the Pi's architecture) under qemu-user: slow.
 test-arm64: $(ANSIBLE_STAMP)
