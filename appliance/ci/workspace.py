@@ -110,6 +110,8 @@ class Workspace:
                     log.warning("stopped the processes a crashed runner left behind (%s)", directory)
             shutil.rmtree(directory, ignore_errors=True)
         if self.build_user is not None:
+            # Checkouts of the runner's own, from before it had a build user.
+            shutil.rmtree(self.root / "checkouts", ignore_errors=True)
             self.build_user.remove(self.scratches)
             self.build_user.make_directories(self.checkouts, self.scratches)
         else:

@@ -153,7 +153,9 @@ def test_the_checkout_and_the_builds_directories_are_the_build_users_and_cleaned
     second = repo.commit({"src/app.py": "print('hi')\n"}, "Add the app")
     url = f"file://alice:PW@{repo.path}"
     workspace = Workspace(tmp_path / "work", BuildUser("nobody", python=PYTHON), build_root)
+    (tmp_path / "work" / "checkouts" / "demo-0").mkdir(parents=True)  # the runner's, from before
     workspace.clean_leftovers()
+    assert not (tmp_path / "work" / "checkouts").exists()
 
     checkout = workspace.checkout("demo", url, first, 0)
     assert checkout.parent == build_root / "checkouts"
