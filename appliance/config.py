@@ -95,6 +95,11 @@ class StackConfig:
         "",
         "How supervisord starts the `appliance` CLI; unset: this installation's own executable.",
     )
+    log_dir: Path | None = setting(
+        None,
+        "Where supervisord writes the programs' output (`<program>.log`); unset: `<data_dir>/logs`. "
+        "A root supervisord's belong in a directory of root's (`/var/log/appliance`).",
+    )
 
 
 def default_data_dir() -> Path:

@@ -82,7 +82,7 @@ def render_programs(config: Config) -> str:
     """The ``[program:...]`` sections and their group, for any supervisord's include directory."""
     base = appliance_command(config)
     config_args = ["--config", str(config.file)] if config.file else []
-    logs = config.data_dir / "logs"
+    logs = program_log_dir(config)
     sections = []
     for program in programs(config):
         command = shlex.join(program.command or [*base, *program.arguments, *config_args])
@@ -111,6 +111,13 @@ def render_programs(config: Config) -> str:
     names = ",".join(p.name for p in programs(config))
     sections.append(f"[group:{GROUP}]\nprograms = {names}")
     return "\n\n".join(sections) + "\n"
+
+
+def program_log_dir(config: Config) -> Path:
+    """Where supervisord writes the programs' output. A root supervisord appends to and rotates
+    those files as root: in a directory the programs' user can write, that user could put a
+    symbolic link there (to /etc/shadow) instead, so the Ansible roles set a root-owned one."""
+    return config.stack.log_dir or config.data_dir / "logs"
 
 
 def render_supervisord(config: Config) -> str:
@@ -150,6 +157,7 @@ def write_supervisord(config: Config) -> Path:
         write_configuration(config)
     run = private_directory(config.data_dir, "run")
     private_directory(config.data_dir, "logs")
+    program_log_dir(config).mkdir(parents=True, exist_ok=True)  # when configured elsewhere
     config.supervisor_socket.parent.mkdir(parents=True, exist_ok=True)  # when configured elsewhere
     path = private_file(run / "supervisord.conf")
     path.write_text(render_supervisord(config), encoding="utf-8")

@@ -33,6 +33,17 @@ def test_stack_alone_generates_and_programs_only_leaves_out_supervisord(tmp_path
     assert "[group:appliance]\nprograms = server" in programs.output
 
 
+def test_the_programs_log_where_stack_log_dir_says_else_in_the_data_directory(tmp_path):
+    config = tmp_path / "appliance.toml"
+    config.write_text(f'data_dir = "{tmp_path}/data"\n')
+    default = CliRunner().invoke(main, ["stack", "generate", "--programs-only", "--config", str(config)])
+    assert f"stdout_logfile = {tmp_path}/data/logs/server.log" in default.output
+    config.write_text(f'data_dir = "{tmp_path}/data"\n[stack]\nlog_dir = "/var/log/appliance"\n')
+    moved = CliRunner().invoke(main, ["stack", "generate", "--programs-only", "--config", str(config)])
+    assert "stdout_logfile = /var/log/appliance/server.log" in moved.output
+    assert f"{tmp_path}/data/logs" not in moved.output
+
+
 def test_stack_status_without_supervisord_says_how_to_start_it(tmp_path):
     config = tmp_path / "appliance.toml"
     config.write_text(f'data_dir = "{tmp_path}"\n')

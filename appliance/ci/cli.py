@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -71,6 +72,21 @@ def _readable_secrets(config: Config) -> list[str]:
     return values
 
 
+def _build_user(config: Config, runner_name: str):
+    """``[ci] build_user`` and the directory its builds run in: ``<its home>/runners/<name>``."""
+    import pwd
+
+    from appliance.ci.build_user import BuildUser
+
+    if not config.ci.build_user:
+        return None, None
+    try:
+        home = Path(pwd.getpwnam(config.ci.build_user).pw_dir)
+    except KeyError:
+        raise click.ClickException(f"[ci] build_user {config.ci.build_user!r}: no such user") from None
+    return BuildUser(config.ci.build_user), home / "runners" / runner_name
+
+
 def _on_stop_signals(stop: Callable[[], None]) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop())
@@ -103,8 +119,24 @@ def runner_command(
     setup_logging()
     client = server_client(config, server_url, "runner")
     work_dir = private_directory(config.data_dir, "ci", "runners", name)
-    logging.getLogger(__name__).info("runner %s for %s, working in %s", name, client.base_url, work_dir)
-    runner = Runner(client, name, work_dir, capacity, labels, secrets=_readable_secrets(config))
+    build_user, build_root = _build_user(config, name)
+    logging.getLogger(__name__).info(
+        "runner %s for %s, working in %s, builds as %s",
+        name,
+        client.base_url,
+        work_dir,
+        build_user.name if build_user else "this user",
+    )
+    runner = Runner(
+        client,
+        name,
+        work_dir,
+        capacity,
+        labels,
+        secrets=_readable_secrets(config),
+        build_user=build_user,
+        build_root=build_root,
+    )
     _on_stop_signals(runner.stop_event.set)
     runner.run()
 

@@ -19,11 +19,14 @@ _SUMMARY = re.compile(rb"^(OK|FAILED)(?: \(([^)]*)\))?\s*$", re.MULTILINE)
 
 
 def junit_files(checkout: Path) -> dict[Path, int]:
-    """The JUnit XML files there now, with their modification times (ns)."""
+    """The JUnit XML files there now, with their modification times (ns). A symbolic link the
+    build made to somewhere outside its checkout is not followed: the runner may read files the
+    build may not (with ``[ci] build_user``)."""
     found = {}
+    inside = checkout.resolve()
     for pattern in JUNIT_PATTERNS:
         for path in checkout.glob(pattern):
-            if path.is_file():
+            if path.is_file() and path.resolve().is_relative_to(inside):
                 found[path] = path.stat().st_mtime_ns
     return found
 

@@ -71,11 +71,10 @@ def work_env(configured: dict[str, str]) -> dict[str, Any]:
     return {"env": env, "secret_env": secret_names, "env_problems": problems}
 
 
-def build_environment(work: dict[str, Any], build_dir: Path) -> dict[str, str]:
-    """The whole environment of ``work``'s command; makes its HOME and TMPDIR in ``build_dir``."""
-    home, tmp = build_dir / "home", build_dir / "tmp"
-    home.mkdir(exist_ok=True)
-    tmp.mkdir(exist_ok=True)
+def build_environment(work: dict[str, Any], scratch: Path) -> dict[str, str]:
+    """The whole environment of ``work``'s command, its HOME and TMPDIR in ``scratch``
+    (``Workspace.scratch`` makes them, as the user the build runs as)."""
+    home, tmp = scratch / "home", scratch / "tmp"
     return {
         **LOCALE,
         **work["env"],

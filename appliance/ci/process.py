@@ -20,7 +20,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from appliance.ci.build_user import BuildUser
 
 READ_SIZE = 64 * 1024
 MASK = b"***"
@@ -103,7 +106,10 @@ class Command:
         on_output: Callable[[], None] = lambda: None,
         secrets: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
+        build_user: BuildUser | None = None,
     ):
+        """``build_user``: run the command as that user, through sudo (``appliance.ci.build_user``);
+        None: as the runner's own user."""
         self.argv = argv
         self.cwd = cwd
         self.env = env
@@ -112,6 +118,7 @@ class Command:
         self.on_output = on_output
         self.mask = SecretMask(secrets)
         self.clock = clock
+        self.build_user = build_user
         self._changed = threading.Event()
         self._stop_reason: str | None = None
         self._last_output = 0.0
@@ -128,15 +135,7 @@ class Command:
         """Start the command and wait until it ends or is stopped; no polling: the wait wakes at
         the exit, at a stop request, or at the next deadline."""
         started = self._last_output = self.clock()
-        process = subprocess.Popen(
-            self.argv,
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: killed as a whole, never the runner
-        )
+        process = self._start()
         pgid = process.pid
         on_start(pgid)
         reader = threading.Thread(
@@ -168,6 +167,34 @@ class Command:
         process.stdout.close()
         return Outcome(exit_code=exit_code, seconds=seconds, stopped_for=stopped_for, log_cut=self._log_cut)
 
+    def _start(self) -> subprocess.Popen:
+        """The command in its own process group: killed as a whole, never the runner."""
+        if self.build_user is None:
+            return subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        process = subprocess.Popen(
+            self.build_user.argv(self.argv, self.cwd),
+            cwd="/",
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},  # sudo's: nothing of the runner's
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # sudo and the command it starts: one group
+        )
+        try:
+            process.stdin.write(self.build_user.environment_input(self.env))
+            process.stdin.close()
+        except BrokenPipeError:  # sudo refused: it said why on the output, which is the log
+            pass
+        return process
+
     def _await_exit(self, process: subprocess.Popen) -> None:
         process.wait()
         self._changed.set()
@@ -192,12 +219,20 @@ class Command:
         """SIGTERM to the group, SIGKILL to what is left after the grace period."""
         if not _group_alive(pgid):
             return
-        _signal_group(pgid, signal.SIGTERM)
+        self._signal(pgid, signal.SIGTERM)
         deadline = self.clock() + self.limits.kill_grace_seconds
         while _group_alive(pgid) and self.clock() < deadline:
             # Bounded by the grace period, and only while a group is being stopped.
             time.sleep(0.02)
-        _signal_group(pgid, signal.SIGKILL)
+        if _group_alive(pgid):
+            self._signal(pgid, signal.SIGKILL)
+
+    def _signal(self, pgid: int, signum: int) -> None:
+        # The runner may not signal another user's processes: the build user signals its own.
+        if self.build_user is None:
+            _signal_group(pgid, signum)
+        else:
+            self.build_user.signal_group(pgid, signum)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -205,7 +240,7 @@ def _group_alive(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # there are processes, of another user (the build user's, sudo)
         return True
     return True
 
@@ -217,9 +252,21 @@ def _signal_group(pgid: int, signum: int) -> None:
         pass
 
 
-def kill_leftover_group(pgid: int, inside: Path) -> bool:
+def kill_leftover_group(pgid: int, inside: Path, build_user: BuildUser | None = None) -> bool:
     """After a runner crash: stop the group of a build it left running, if its leader still works
-    inside that build's directory (a pid alone could have been reused)."""
+    inside that build's directory (a pid alone could have been reused). With a build user the
+    leader is sudo, whose working directory only root may see: its arguments name the directory
+    the command was started in."""
+    if build_user is not None:
+        try:
+            cmdline = Path(f"/proc/{pgid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return False
+        cwd = build_user.cwd_of(cmdline.split("\0"))
+        if cwd is None or not cwd.is_relative_to(inside):
+            return False
+        build_user.signal_group(pgid, signal.SIGKILL)
+        return True
     try:
         cwd = Path(os.readlink(f"/proc/{pgid}/cwd"))
     except OSError:

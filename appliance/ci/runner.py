@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from appliance.ci.build_user import BuildUser
 from appliance.ci.counts import junit_counts, junit_files, unittest_counts
 from appliance.ci.environment import build_environment
 from appliance.ci.process import Command, Limits, Outcome
@@ -137,7 +138,7 @@ class Job(threading.Thread):
             if self._abort_reason != STOPPING:
                 self.runner.report(self.key, result)
         finally:
-            self.runner.workspace.discard(self.directory)
+            self.runner.workspace.discard(*self.key)
             self.runner.job_done(self)
 
     def _note(self, log_file, shipper: LogShipper, text: str) -> None:
@@ -169,17 +170,19 @@ class Job(threading.Thread):
             kill_grace_seconds=work["kill_grace_seconds"],
             max_log_bytes=max(0, work["max_log_bytes"] - log_file.tell() - 1024),
         )
+        environment = build_environment(work, self.runner.workspace.scratch(*self.key))
         with self._lock:
             if self._abort_reason is not None:
                 return {"status": "cancelled", "reason": self._abort_reason}
             self.command = Command(
                 argv,
                 source,
-                build_environment(work, self.directory),
+                environment,
                 log_file,
                 limits,
                 shipper.notify,
                 secrets=[*self.runner.secrets, *(work["env"][name] for name in work["secret_env"])],
+                build_user=self.runner.workspace.build_user,
             )
         reports_before = junit_files(source)
         outcome = self.command.run(on_start=lambda pgid: (self.directory / "pgid").write_text(str(pgid)))
@@ -220,16 +223,19 @@ class Runner:
         labels: tuple[str, ...] = (),
         stop_event: threading.Event | None = None,
         secrets: Iterable[str] = (),
+        build_user: BuildUser | None = None,
+        build_root: Path | None = None,
     ):
-        """``secrets``: values to mask in every build's log besides the runner's own token. A build
-        runs as the runner's user, so it can read what the runner can: the files that secret
-        references name, and the runner's environment in /proc."""
+        """``secrets``: values to mask in every build's log besides the runner's own token. Without
+        a ``build_user`` a build runs as the runner's user, so it can read what the runner can: the
+        files that secret references name, and the runner's environment in /proc. With one, it
+        runs as that user, in ``build_root`` (``appliance.ci.workspace``)."""
         self.client = client
         self.name = name
         self.secrets = [secret for secret in (client.token, *secrets) if secret]
         self.capacity = capacity
         self.labels = list(labels)
-        self.workspace = Workspace(work_dir)
+        self.workspace = Workspace(work_dir, build_user, build_root)
         self.stop_event = stop_event or threading.Event()
         self.heartbeat_seconds = 20.0
         self.wait_seconds = 25.0

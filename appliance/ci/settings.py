@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from appliance.ci.environment import env_problem
@@ -32,6 +33,12 @@ class CIRepoConfig:
         "secret reference, read by the server for each build and masked in the log.",
         env_problem,
     )
+
+
+def _user_name_problem(name: str) -> str | None:
+    if name and not re.fullmatch(r"[a-z_][a-z0-9_-]*[$]?", name):
+        return f"{name!r} is not a user name"
+    return None
 
 
 def _repos_problem(repos: list[CIRepoConfig]) -> str | None:
@@ -74,4 +81,10 @@ class CIConfig:
     )
     max_log_bytes: int = setting(
         32 * 1024 * 1024, "Largest build log kept; output beyond it is cut with a note.", positive
+    )
+    build_user: str = setting(
+        "",
+        "The user builds run as, through `sudo -n -u` (a sudoers rule must let the runner's user "
+        "do so), in `<its home>/runners/<runner>/`; empty: as the runner's own user.",
+        _user_name_problem,
     )

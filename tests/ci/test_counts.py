@@ -39,3 +39,14 @@ def test_only_reports_the_command_wrote_count(tmp_path):
     (tmp_path / "test-reports").mkdir()
     (tmp_path / "test-reports" / "new.xml").write_text('<testsuite tests="2" failures="0"/>')
     assert junit_counts(tmp_path, before) == {"tests": 2, "failures": 0, "errors": 0, "skipped": 0}
+
+
+def test_a_report_linked_to_a_file_outside_the_checkout_is_not_read(tmp_path):
+    checkout, outside = tmp_path / "checkout", tmp_path / "outside"
+    (checkout / "test-results").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.xml").write_text('<testsuite tests="5" failures="0"/>')
+    (checkout / "junit.xml").symlink_to(outside / "secret.xml")
+    (checkout / "test-reports").symlink_to(outside)
+    (checkout / "test-results" / "own.xml").write_text('<testsuite tests="1" failures="0"/>')
+    assert junit_counts(checkout) == {"tests": 1, "failures": 0, "errors": 0, "skipped": 0}

@@ -72,6 +72,15 @@ def test_a_runner_name_must_be_safe_in_paths_and_urls(tmp_path):
     assert result.exit_code == 2 and "'../up' must be 1-64 letters" in result.output
 
 
+def test_a_build_user_must_exist_and_be_a_user_name(tmp_path):
+    config = load_file(tmp_path)
+    config.write_text(config.read_text() + '[ci]\nbuild_user = "no-such-build-user"\n')
+    result = CliRunner().invoke(main, ["runner", "--name", "r1", "--config", str(config)])
+    assert result.exit_code == 1 and "build_user 'no-such-build-user': no such user" in result.output
+    with pytest.raises(ConfigError, match="is not a user name"):
+        load(tmp_path, '[ci]\nbuild_user = "-u root"\n')
+
+
 def test_the_observer_needs_repositories(tmp_path):
     result = CliRunner().invoke(main, ["observer", "--config", str(load_file(tmp_path))])
     assert result.exit_code == 1 and "no [[ci.repos]] to watch" in result.output
