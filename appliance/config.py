@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,22 @@ class AuthConfig:
     )
 
 
+STACK_ENVIRONMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def program_environment_problem(environment: dict[str, str]) -> str | None:
+    """Names a shell would take, and values that supervisord's ``environment = NAME="value"``
+    carries as they are (no quote, backslash or line break); PYTHONUNBUFFERED is the stack's own."""
+    for name, value in environment.items():
+        if not STACK_ENVIRONMENT_NAME.fullmatch(name):
+            return f"{name!r} is not an environment variable's name"
+        if name == "PYTHONUNBUFFERED":
+            return "PYTHONUNBUFFERED is set by the stack itself"
+        if any(character in value for character in '"\\\n\r'):
+            return f"the value of {name} may not hold a double quote, a backslash or a line break"
+    return None
+
+
 @dataclass(frozen=True)
 class StackConfig:
     supervisor_socket: Path | None = setting(
@@ -99,6 +116,12 @@ class StackConfig:
         None,
         "Where supervisord writes the programs' output (`<program>.log`); unset: `<data_dir>/logs`. "
         "A root supervisord's belong in a directory of root's (`/var/log/appliance`).",
+    )
+    environment: dict[str, str] = setting(
+        {},
+        "Environment variables of the stack's programs (the showroom's excepted), NAME = value; "
+        'e.g. GPIOZERO_PIN_FACTORY = "lgpio" for the wired RGB LED.',
+        program_environment_problem,
     )
 
 

@@ -31,15 +31,25 @@ class Program:
     stopwaitsecs: int = 15
     command: tuple[str, ...] = ()  # instead of the appliance CLI, this whole command
     user: str = ""  # who supervisord runs it as (when supervisord is root); unset: as itself
+    # Its working directory; unset: the data directory. Never supervisord's own (`/` under
+    # Debian's), where lgpio cannot write its notification pipes (`.lgd-nfy*`).
+    directory: Path | None = None
+    # Its environment beyond PYTHONUNBUFFERED: `[stack] environment` (the showroom's is its own).
+    environment: tuple[tuple[str, str], ...] = ()
 
 
 def programs(config: Config) -> list[Program]:
     """The programs of the stack; each capability adds its own once it exists."""
-    stack = [Program("server", ("server",)), Program("monitor", ("monitor",))]
+    environment = tuple(config.stack.environment.items())
+
+    def program(name: str, *arguments: str) -> Program:
+        return Program(name, arguments, directory=config.data_dir, environment=environment)
+
+    stack = [program("server", "server"), program("monitor", "monitor")]
     if config.ci.repos:  # the CI's programs run once there is something to build
-        stack.append(Program("observer", ("observer",)))
+        stack.append(program("observer", "observer"))
         names = [f"runner-{n}" for n in range(1, config.ci.runners + 1)]
-        stack.extend(Program(name, ("runner", "--name", name)) for name in names)
+        stack.extend(program(name, "runner", "--name", name) for name in names)
     if config.showroom.enabled:
         stack.append(showroom_program(config))
     return stack
@@ -66,6 +76,9 @@ def showroom_program(config: Config) -> Program:
             *supervisord_command(layout.supervisord_conf),
         ),
         user=config.showroom.user,
+        # Its own run directory: supervisord changes to it after switching to the showroom's
+        # user, who may not enter the appliance's data directory.
+        directory=layout.run,
     )
 
 
@@ -86,12 +99,16 @@ def render_programs(config: Config) -> str:
     sections = []
     for program in programs(config):
         command = shlex.join(program.command or [*base, *program.arguments, *config_args])
+        environment = ",".join(
+            f'{name}="{value}"' for name, value in [("PYTHONUNBUFFERED", "1"), *program.environment]
+        )
         sections.append(
             "\n".join(
                 [
                     f"[program:{program.name}]",
                     f"command = {_escape(command)}",
                     *([f"user = {program.user}"] if program.user else []),
+                    f"directory = {_escape(str(program.directory or config.data_dir))}",
                     "autostart = true",
                     "autorestart = true",
                     f"startsecs = {program.startsecs}",
@@ -104,7 +121,7 @@ def render_programs(config: Config) -> str:
                     f"stdout_logfile = {_escape(str(logs / (program.name + '.log')))}",
                     "stdout_logfile_maxbytes = 1MB",
                     "stdout_logfile_backups = 3",
-                    'environment = PYTHONUNBUFFERED="1"',
+                    f"environment = {_escape(environment)}",
                 ]
             )
         )
