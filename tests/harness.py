@@ -712,3 +712,13 @@ class ShowroomDaemon:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass  # gone meanwhile
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs; a zombie has ended, and waits only for its parent to collect it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"

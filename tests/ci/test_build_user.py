@@ -23,7 +23,7 @@ from appliance.ci.build_user import BuildUser
 from appliance.ci.process import Command, Limits
 from appliance.ci.workspace import Workspace
 from tests.conftest import wait_until
-from tests.harness import GitRepo, passing_repo
+from tests.harness import GitRepo, alive, passing_repo
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("sudo") or not os.access("/usr/bin/python3", os.X_OK),
@@ -67,15 +67,6 @@ def run(build_root, script, env=None, limits=LIMITS, stop_after=None):
         return outcome, log_path.read_bytes()
     finally:
         log_path.unlink()
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat_file:
-        return stat_file.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_a_build_runs_as_the_build_user_with_exactly_its_environment_and_no_secret_in_any_arguments(

@@ -8,6 +8,7 @@ import pytest
 
 from appliance.ci.process import Command, Limits
 from tests.conftest import wait_until
+from tests.harness import alive
 
 LIMITS = Limits(timeout_seconds=30, silence_seconds=30, kill_grace_seconds=1, max_log_bytes=64 * 1024 * 1024)
 
@@ -22,16 +23,6 @@ def run(tmp_path, script, limits=LIMITS, stop_after=None, secrets=()):
             threading.Timer(stop_after, command.stop, args=("cancelled",)).start()
         outcome = command.run()
     return outcome, log_path.read_bytes()
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie has ended; it waits only for its parent (here: init) to collect it.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_ten_megabytes_of_output_arrive_whole(tmp_path):
