@@ -29,10 +29,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check appliance tests bench plugins
 	$(VENV)/bin/ruff format --check appliance tests bench plugins
 
-# The whole suite: real daemons, a real browser, then the roles in a Molecule container.
+# The whole suite: real daemons, a real browser, then the roles in Molecule containers and in a
+# real `vagrant up`.
 test: setup-test lint
 	$(VENV)/bin/pytest -q
-	$(MAKE) lint-ansible molecule
+	$(MAKE) lint-ansible molecule test-vagrant
 
 # The fast loop: no daemons, no browser.
 check: $(STAMP)
@@ -79,7 +80,7 @@ check-vagrant: $(ANSIBLE_STAMP)
 
 # A real `vagrant up` of the Vagrantfile (libvirt; QEMU emulation where KVM cannot run it), offline
 # in a network namespace, with a box built here (cached in ~/.cache/appliance), then the status
-# page through the forwarded port. As root; about 10 minutes the first time.
+# page through the forwarded port. As root; about 15 minutes the first time, 12 with the box cached.
 APT_VAGRANT := vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu \
 	libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base debootstrap iptables ebtables dmidecode \
 	fdisk rsync
