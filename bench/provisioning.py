@@ -51,7 +51,7 @@ def main() -> None:
         molecule(scenario, "destroy")
         create, _ = molecule(scenario, "create")
         molecule(scenario, "prepare")
-        fresh_check, fresh_output = molecule(scenario, "check")
+        fresh_check, fresh_output = molecule(scenario, "converge", "--", "--check")
         converge, converge_output = molecule(scenario, "converge")
         idempotence, _ = molecule(scenario, "idempotence")
         check, check_output = molecule(scenario, "converge", "--", "--check", "--diff")
