@@ -33,7 +33,7 @@ lint: $(STAMP)
 # real `vagrant up`.
 test: setup-test lint
 	$(VENV)/bin/pytest -q
-	$(MAKE) lint-ansible molecule test-vagrant
+	$(MAKE) lint-ansible molecule test-vagrant image-check
 
 # The fast loop: no daemons, no browser.
 check: $(STAMP)
@@ -87,3 +87,26 @@ APT_VAGRANT := vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driv
 test-vagrant: $(ANSIBLE_STAMP)
 	@scripts/apt-install $(APT_VAGRANT)
 	scripts/vagrant-test
+
+# The SD card image (docs/image.md): arm64 Debian with raspi-firmware, provisioned by site.yml in
+# a chroot under qemu-user; build/image/appliance-<version>-debian.img.xz. As root.
+APT_IMAGE := debootstrap qemu-user-static binfmt-support dosfstools mtools e2fsprogs fdisk xz-utils
+APT_IMAGE_TEST := qemu-system-arm openssh-client device-tree-compiler
+IMAGE_DIR := build/image
+.PHONY: image image-check test-image
+
+image: $(STAMP) $(ANSIBLE_STAMP)
+	@scripts/apt-install $(APT_IMAGE)
+	$(ANSIBLE_PATH) $(VENV)/bin/appliance image build --output-dir $(IMAGE_DIR)
+
+# The build (faults and interruption) and the image as built: its partitions, boot files, the IR
+# transmitter, the first-boot unit, nothing of one Pi's own baked in. In `make test`.
+image-check: image
+	@scripts/apt-install $(APT_IMAGE_TEST)
+	$(VENV)/bin/pytest -q -m 'not boot' tests/sdcard --image "$$(ls -t $(IMAGE_DIR)/*.img.xz | head -1)"
+
+# Those, then the image booted in qemu-system-aarch64: the first boot applies a test appliance.toml,
+# then the status page and SSH answer through forwarded ports. Not in `make test` (its time).
+test-image: image
+	@scripts/apt-install $(APT_IMAGE_TEST)
+	$(VENV)/bin/pytest -q tests/sdcard --image "$$(ls -t $(IMAGE_DIR)/*.img.xz | head -1)"

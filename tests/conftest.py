@@ -212,3 +212,21 @@ def ci_app(make_ci_app, monkeypatch):
             CIRepoConfig(name="open", url="/srv/open.git"),
         ]
     )
+
+
+# --- the SD card image (tests/sdcard/: `make image-check` and `make test-image`) ------------------
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--image",
+        type=Path,
+        help="The SD card image (.img.xz) that tests/sdcard/ check; without it they are not collected.",
+    )
+
+
+def pytest_ignore_collect(collection_path, config):
+    # They need an image built first (make image), as root: `make test` builds one and runs them.
+    if collection_path.name == "sdcard" and collection_path.parent == Path(__file__).parent:
+        return config.getoption("--image") is None
+    return None

@@ -1,0 +1,84 @@
+"""``appliance image ...``: the prepared SD card image."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group("image")
+def image_group() -> None:
+    """The prepared SD card image: build it, and apply its first-boot file on the Pi."""
+
+
+@image_group.command("build")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build/image"),
+    show_default=True,
+    help="Where the image (.img.xz), its .sha256 and the build log go.",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/var/tmp"),  # noqa: S108 (a directory of its own is made in it)
+    show_default=True,
+    help="Where the root tree is made (about 2 GB), removed afterwards.",
+)
+@click.option("--mirror", default="http://deb.debian.org/debian", show_default=True, help="Debian archive.")
+@click.option("--keep-work", is_flag=True, help="Keep the work directory (the root tree), to look into it.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "appliance" / "image",
+    show_default="~/.cache/appliance/image",
+    help="Where debootstrap's tree is kept for the next build (it is updated then).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither use nor fill the cache.")
+def build_command(
+    output_dir: Path, work_dir: Path, mirror: str, keep_work: bool, cache_dir: Path, no_cache: bool
+) -> None:
+    """Build an arm64 Raspberry Pi SD card image from Debian's packages, provisioned by
+    ansible/site.yml. Runs as root, on an x86_64 (or arm64) Debian machine, from the project's
+    checkout; `make image` installs what it needs."""
+    from appliance.image import build
+
+    if os.geteuid() != 0:
+        raise click.ClickException(
+            "appliance image build runs as root (debootstrap, chroot, mounts in a namespace of its "
+            "own): run it with sudo, or `sudo make image`"
+        )
+    source = build.find_checkout(Path.cwd())
+    if source is None:
+        raise click.ClickException(
+            "run it in the project's checkout: it needs ansible/site.yml and scripts/wheelhouse"
+        )
+    missing = build.missing_host_tools()
+    if missing:
+        raise click.ClickException(
+            f"missing on this machine: {', '.join(missing)}; `make image` installs them"
+        )
+    if os.environ.get(build.NAMESPACE_ENV) != "1":
+        sys.exit(build.run_in_namespace([sys.executable, "-m", "appliance", *sys.argv[1:]]))
+    options = build.BuildOptions(
+        source=source,
+        output_dir=output_dir.resolve(),
+        work_dir=work_dir.resolve(),
+        mirror=mirror,
+        keep_work=keep_work,
+        cache_dir=None if no_cache else cache_dir.resolve(),
+    )
+    try:
+        result = build.build(options)
+    except build.StageFailed as exc:
+        raise click.ClickException(f"the image was not built: {exc}") from None
+    except KeyboardInterrupt:
+        click.echo("interrupted: the image was not built; nothing is left mounted or running", err=True)
+        sys.exit(130)
+    click.echo(result.image)
+    click.echo(result.checksum)
+    click.echo(result.log)
