@@ -19,6 +19,7 @@ from appliance import config as config_module
 from appliance.ci.cli import ci_group, observer_command, runner_command
 from appliance.commandline import setup_logging, with_config
 from appliance.config import Config
+from appliance.image.cli import image_group
 from appliance.lamp.cli import lamp_group
 from appliance.monitor.cli import monitor_command
 from appliance.progress.cli import progress_group
@@ -75,6 +76,7 @@ for _command in (
     ci_group,
     progress_group,
     showroom_group,
+    image_group,
 ):
     main.add_command(_command)
 
