@@ -53,6 +53,11 @@ class ServerConfig:
     max_streams: int = setting(
         1000, "Most `/events` streams (open live pages and programs) at once; beyond, 503.", positive
     )
+    notices_dir: Path = setting(
+        Path("/run/appliance/notices"),
+        "Where other programs (the image's first boot) leave notices for the status page, one JSON "
+        "file each.",
+    )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template
 
 from appliance import __version__
+from appliance.notices import read_notices
 from appliance.stack import stack_state
 from appliance.web import showroom
 from appliance.web.services import services
@@ -16,6 +17,7 @@ def status() -> dict:
     report = services().monitor.get()
     return {
         "version": __version__,
+        "notices": read_notices(services().config.server.notices_dir),
         "monitor": report.to_json() if report else None,
         "stack": stack_state(services().supervisor),
         "showroom": showroom.summary(),

@@ -3,7 +3,7 @@ reported, its sources, and the programs supervisord runs."""
 
 import pytest
 
-from appliance.config import Config, StackConfig
+from appliance.config import Config, ServerConfig, StackConfig
 from appliance.web import create_app
 from tests.conftest import wait_until
 from tests.twins import Element, parse, track_reads, unread_keys
@@ -90,6 +90,29 @@ def test_the_status_json_twin_has_the_same_programs(supervisord, tmp_path):
     assert [p["name"] for p in status["stack"]["programs"]] == ["web:idle", "web:once"]
 
 
+def test_the_status_page_shows_the_notices_above_the_rest_escaped(tmp_path):
+    notices_dir = tmp_path / "notices"
+    notices_dir.mkdir()
+    (notices_dir / "firstboot.json").write_text(
+        '{"title": "Settings <not> applied", "message": "pi.hostname: bad\\npi.wifi.country: bad",'
+        ' "action": "Fix & restart"}'
+    )
+    (notices_dir / "other.json").write_text('{"title": "No action", "message": "just so"}')
+    application = create_app(Config(data_dir=tmp_path / "data", server=ServerConfig(notices_dir=notices_dir)))
+    try:
+        put_report(application, RICH_REPORT)
+        client = application.test_client()
+        status = assert_page_shows_its_twin(client)
+        html = client.get("/").get_data(as_text=True)
+    finally:
+        application.extensions["appliance"].close()
+    assert [notice["title"] for notice in status["notices"]] == ["Settings <not> applied", "No action"]
+    assert "Settings &lt;not&gt; applied" in html and "Fix &amp; restart" in html
+    page = parse(html)
+    first_section = page.one("main").select("section")[0]
+    assert first_section.attrs.get("role") == "alert"
+
+
 def assert_page_shows_its_twin(client) -> dict:
     """Compare ``/`` with ``/api/status``, both ways; returns the JSON."""
     status = track_reads(client.get("/api/status").get_json())
@@ -104,6 +127,14 @@ def expected_from(status: dict) -> dict:
     report, stack = status["monitor"], status["stack"]
     return {
         "version": f"appliance {status['version']}",
+        "notices": [
+            [
+                notice["title"],
+                " ".join(notice["message"].split()),
+                *([notice["action"]] if notice["action"] else []),
+            ]
+            for notice in status["notices"]
+        ],
         "lamp colour": report["colour"],
         "lamp meaning": report["meaning"],
         "lamp detail": f"{report['colour']} · reported {report['received_at']}",
@@ -138,6 +169,10 @@ def shown_on(page: Element) -> dict:
     stack_error = page.one(id="stack-error")
     return {
         "version": page.one("footer").text,
+        "notices": [
+            [element.text for element in notice.children if isinstance(element, Element)]
+            for notice in page.select(role="alert", data_notice=True)
+        ],
         "lamp colour": page.one(id="lamp").attrs["data-colour"],
         "lamp meaning": page.one(id="lamp-meaning").text,
         "lamp detail": page.one(id="lamp-detail").text,
