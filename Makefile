@@ -91,7 +91,7 @@ test-vagrant: $(ANSIBLE_STAMP)
 # The SD card image (docs/image.md): arm64 Debian with raspi-firmware, provisioned by site.yml in
 # a chroot under qemu-user; build/image/appliance-<version>-debian.img.xz. As root.
 APT_IMAGE := debootstrap qemu-user-static binfmt-support dosfstools mtools e2fsprogs fdisk xz-utils
-APT_IMAGE_TEST := qemu-system-arm openssh-client device-tree-compiler
+APT_IMAGE_TEST := qemu-system-arm openssh-client device-tree-compiler kmod
 IMAGE_DIR := build/image
 .PHONY: image image-check test-image
 

@@ -198,4 +198,5 @@ def root_names(image: Path, directory: str) -> list[str]:
     """The names in a directory of the root filesystem."""
     text = _debugfs(image, f'ls -p "{directory}"').decode("utf-8", "replace")
     # ls -p: /inode/mode/uid/gid/name/size/
-    return sorted(fields[5] for line in text.splitlines() if len(fields := line.split("/")) > 6)
+    names = (fields[5] for line in text.splitlines() if len(fields := line.split("/")) > 6)
+    return sorted(name for name in names if name not in (".", ".."))
