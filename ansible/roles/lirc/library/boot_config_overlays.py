@@ -22,9 +22,15 @@ description:
     of the last [all] section. Other lines are left unchanged.
 options:
   path:
-    description: The config.txt to edit (/boot/firmware/config.txt, or /boot/config.txt).
+    description: >-
+      The config.txt to edit (/boot/firmware/config.txt, or /boot/config.txt), or a file that
+      becomes part of one (Debian's /etc/default/raspi-firmware-custom).
     type: path
     required: true
+  create:
+    description: A missing file is taken as empty and created; without it, a missing file fails.
+    type: bool
+    default: false
   overlays:
     description: The wanted overlays with their parameters, as after "dtoverlay=".
     type: list
@@ -104,6 +110,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
+            "create": {"type": "bool", "default": False},
             "overlays": {"type": "list", "elements": "str", "default": []},
             "absent": {"type": "list", "elements": "str", "default": []},
         },
@@ -115,6 +122,10 @@ def main() -> None:
     try:
         with open(path, encoding="utf-8") as handle:
             before = handle.read()
+    except FileNotFoundError as exc:
+        if not module.params["create"]:
+            module.fail_json(msg=f"cannot read {path}: {exc.strerror}")
+        before = ""
     except OSError as exc:
         module.fail_json(msg=f"cannot read {path}: {exc.strerror}")
     lines = before.splitlines()
