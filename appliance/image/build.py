@@ -396,9 +396,8 @@ def _finish(stages: Stages, root: Path) -> None:
     # initramfs-tools' makes the initramfs, raspi-firmware's (and the lirc role's after it) copy
     # the kernel, initrd and DTBs to the boot partition and write config.txt and cmdline.txt.
     _set_line(root / "etc/initramfs-tools/update-initramfs.conf", "update_initramfs", "yes")
-    _in_chroot(
-        stages,
-        root,
+    # DEB_MAINT_PARAMS as the kernel's postinst sets it: raspi-firmware's hook does nothing without.
+    hooks = [
         "run-parts",
         "--verbose",
         "--arg",
@@ -406,7 +405,8 @@ def _finish(stages: Stages, root: Path) -> None:
         "--arg",
         f"/boot/vmlinuz-{kernel}",
         "/etc/kernel/postinst.d",
-    )
+    ]
+    _in_chroot(stages, root, "env", "DEB_MAINT_PARAMS=configure", *hooks)
     _in_chroot(stages, root, "apt-get", "clean")
     # What each Pi makes for itself on its first boot, or must not share with the others.
     for pattern in (
