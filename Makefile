@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_RUN :=
-APT_TEST := lirc supervisor git chromium apache2 sudo
+APT_TEST := lirc supervisor git chromium apache2 sudo dosfstools mtools
 STAMP := $(VENV)/.installed
 
 .PHONY: run test check lint setup-test clean
