@@ -69,11 +69,10 @@ class EmulatedPi:
             "-display", "none", "-monitor", "none", "-serial", f"file:{self.console_log}",
         ]  # fmt: skip
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen(
-            [str(part) for part in command],
-            stdin=subprocess.DEVNULL,
-            stderr=(self.work / "qemu.err").open("wb"),
-        )
+        with (self.work / "qemu.err").open("wb") as errors:
+            self.process = subprocess.Popen(
+                [str(part) for part in command], stdin=subprocess.DEVNULL, stderr=errors
+            )
 
     def _device_tree_with_transmitter(self) -> Path:
         tree = self.work / "virt.dtb"

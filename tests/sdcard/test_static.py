@@ -78,12 +78,7 @@ def test_the_overlay_applies_to_the_images_device_trees(raw_image, tmp_path, dtb
     nodes = subprocess.run(
         ["fdtget", "-l", merged, "/"], capture_output=True, text=True, check=True
     ).stdout.split()
-    (transmitter,) = [node for node in nodes if node.startswith("gpio-ir-transmitter")]
-    node = f"/{transmitter}"
-    compatible = subprocess.run(
-        ["fdtget", merged, node, "compatible"], capture_output=True, text=True, check=True
-    )
-    assert compatible.stdout.strip() == "gpio-ir-tx"
+    (node,) = [f"/{name}" for name in nodes if _compatible(merged, f"/{name}") == "gpio-ir-tx"]
     gpios = subprocess.run(
         ["fdtget", "-t", "u", merged, node, "gpios"], capture_output=True, text=True, check=True
     )
@@ -136,3 +131,8 @@ def test_the_appliance_is_installed_from_the_wheelhouse_with_its_version(raw_ima
     version = image_xz.name.removeprefix("appliance-").removesuffix("-debian.img.xz")
     site = disk.root_names(raw_image, "/opt/appliance/venv/lib/python3.11/site-packages")
     assert f"appliance-{version}.dist-info" in site
+
+
+def _compatible(tree, node: str) -> str:
+    found = subprocess.run(["fdtget", tree, node, "compatible"], capture_output=True, text=True)
+    return found.stdout.strip()
