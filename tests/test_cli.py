@@ -2,7 +2,6 @@ from click.testing import CliRunner
 
 from appliance.cli import main
 
-
 # Commands that do not act on an appliance: `image build` runs on a development machine, and what
 # it builds is configured by the Ansible inventory.
 WITHOUT_CONFIG = {("image", "build")}
