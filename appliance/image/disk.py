@@ -139,7 +139,8 @@ def _mtools_target(image: Path) -> str:
     return f"{image}@@{boot_partition(image).start}"
 
 
-# mtools refuses a FAT whose geometry it finds odd unless told not to check; mkfs.vfat's is fine.
+# mtools checks a FAT's geometry against the disk's and refuses a partition read at an offset
+# within a whole-disk image unless told not to check.
 _MTOOLS_ENV = {"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
