@@ -95,18 +95,21 @@ APT_IMAGE_TEST := qemu-system-arm openssh-client device-tree-compiler kmod
 IMAGE_DIR := build/image
 .PHONY: image image-check test-image
 
+# BASE_IMAGE=<Raspberry Pi OS Lite .img.xz>: customise that instead (the raspios base).
+BASE_IMAGE :=
 image: $(STAMP) $(ANSIBLE_STAMP)
 	@scripts/apt-install $(APT_IMAGE)
-	$(ANSIBLE_PATH) $(VENV)/bin/appliance image build --output-dir $(IMAGE_DIR)
+	$(ANSIBLE_PATH) $(VENV)/bin/appliance image build --output-dir $(IMAGE_DIR) \
+		$(if $(BASE_IMAGE),--base raspios --base-image "$(BASE_IMAGE)")
 
 # The build (faults and interruption) and the image as built: its partitions, boot files, the IR
 # transmitter, the first-boot unit, nothing of one Pi's own baked in. In `make test`.
 image-check: image
 	@scripts/apt-install $(APT_IMAGE_TEST)
-	$(VENV)/bin/pytest -q -m 'not boot' tests/sdcard --image "$$(ls -t $(IMAGE_DIR)/*.img.xz | head -1)"
+	$(VENV)/bin/pytest -q -m 'not boot and not customise' tests/sdcard --image "$$(ls -t $(IMAGE_DIR)/*-debian.img.xz | head -1)"
 
 # Those, then the image booted in qemu-system-aarch64: the first boot applies a test appliance.toml,
 # then the status page and SSH answer through forwarded ports. Not in `make test` (its time).
 test-image: image
 	@scripts/apt-install $(APT_IMAGE_TEST)
-	$(VENV)/bin/pytest -q tests/sdcard --image "$$(ls -t $(IMAGE_DIR)/*.img.xz | head -1)"
+	$(VENV)/bin/pytest -q tests/sdcard --image "$$(ls -t $(IMAGE_DIR)/*-debian.img.xz | head -1)"

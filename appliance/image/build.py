@@ -1,10 +1,14 @@
 """``appliance image build``: an arm64 Raspberry Pi SD card image, provisioned by ansible/site.yml.
 
-The root tree is made with debootstrap (Debian's base: ``linux-image-arm64`` and
-``raspi-firmware``, as Debian's own Raspberry Pi images are), then the play runs in it over
-Ansible's chroot connection, under qemu-user, with ``appliance_image`` (nothing started, no
-reboot). Its partitions are made from the trees without loop devices (``disk.py``), then
-compressed.
+Two bases, one play. The play runs in the image's root over Ansible's chroot connection, under
+qemu-user, with ``appliance_image`` (nothing started, no reboot).
+
+- ``debian``: the root tree is made with debootstrap (``linux-image-arm64`` and ``raspi-firmware``,
+  as Debian's own Raspberry Pi images are); its partitions are made from the trees without loop
+  devices (``disk.py``).
+- ``raspios``: a Raspberry Pi OS Lite image the user supplies is customised in place, as pi-gen
+  and sdm do: its root partition is grown and mounted (a loop device that goes with the mount),
+  its boot partition's files are copied out and written back into a FAT of the same label and id.
 
 The build runs in a mount and PID namespace of its own: the chroot's mounts exist only there and
 every process started in it dies with it, so a failed or interrupted build leaves no mount and no
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from appliance.image import disk
+from appliance.image import disk, raspios
 from appliance.image.stages import StageFailed, Stages
 
 __all__ = ["BuildOptions", "BuildResult", "StageFailed", "build", "find_checkout", "run_in_namespace"]
@@ -65,7 +69,10 @@ INITRAMFS_MODULES = [
     "ext4", "sdhci-iproc", "bcm2835", "gpio-regulator", "reset-raspberrypi", "dwc2", "xhci-pci",
     "usb-storage", "uas", "virtio_blk", "virtio_pci",
 ]  # fmt: skip
-STAGE_COUNT = 8
+STAGE_COUNTS = {"debian": 8, "raspios": 7}
+# Room added to Raspberry Pi OS's root for the appliance (its image leaves little free); the first
+# boot grows it to the card in any case.
+RASPIOS_GROWTH = 1024 * disk.MIB
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,12 @@ class BuildOptions:
     keep_work: bool = False
     # debootstrap's tree is kept there for the next build; None: no cache.
     cache_dir: Path | None = None
+    # A Raspberry Pi OS Lite image (.img or .img.xz) to customise; None: Debian's packages.
+    base_image: Path | None = None
+
+    @property
+    def base(self) -> str:
+        return "debian" if self.base_image is None else "raspios"
 
 
 @dataclass(frozen=True)
@@ -153,7 +166,7 @@ def build(options: BuildOptions, terminal=sys.stderr) -> BuildResult:
     work = Path(tempfile.mkdtemp(prefix="appliance-image.", dir=options.work_dir))
     log = options.output_dir / "appliance-image.build.log"
     log.unlink(missing_ok=True)
-    stages = Stages(log, STAGE_COUNT, terminal)
+    stages = Stages(log, STAGE_COUNTS[options.base], terminal)
     try:
         result = _build(options, stages, work, log)
         stages.say(f"built {result.image} in {stages.summary()}")
@@ -165,17 +178,40 @@ def build(options: BuildOptions, terminal=sys.stderr) -> BuildResult:
 
 
 def _build(options: BuildOptions, stages: Stages, work: Path, log: Path) -> BuildResult:
-    root = work / "root"
     with stages.stage("host", "Checking this machine (arm64 emulation, tools)"):
         _check_host(stages)
-    with stages.stage("wheelhouse", "Building the appliance's wheelhouse for aarch64"):
+    if options.base_image is None:
+        image = _build_debian(options, stages, work)
+    else:
+        image = _customise_raspios(options, stages, work, options.base_image)
+    compressed = image.with_name(image.name + ".xz")
+    checksum = compressed.with_name(compressed.name + ".sha256")
+    with stages.stage("compress", "Compressing the image (xz) and its sha256"):
+        compressed.unlink(missing_ok=True)
+        # -3: a third faster than the default -6 here, for an eighth more bytes (docs/image.md).
+        stages.run(["xz", "--threads=0", "-3", "--force", image])
+        digest = _sha256(compressed)
+        checksum.write_text(f"{digest}  {compressed.name}\n")
+    final_log = compressed.with_name(image.name.removesuffix(".img") + ".build.log")
+    log.rename(final_log)  # the build's open log goes on into it
+    return BuildResult(compressed, checksum, final_log)
+
+
+def _wheelhouse(stages: Stages, source: Path, python_version: str) -> None:
+    description = f"Building the appliance's wheelhouse for aarch64, Python {python_version}"
+    with stages.stage("wheelhouse", description):
         # With this Python's pip: the appliance's environment has it.
         listing = stages.output(
-            [options.source / "scripts" / "wheelhouse", "aarch64", PYTHON_VERSION],
+            [source / "scripts" / "wheelhouse", "aarch64", python_version],
             env={"PYTHON": sys.executable},
-            cwd=options.source,
+            cwd=source,
         )
         stages.note(f"wheelhouse {listing.strip().splitlines()[-1]}")
+
+
+def _build_debian(options: BuildOptions, stages: Stages, work: Path) -> Path:
+    root = work / "root"
+    _wheelhouse(stages, options.source, PYTHON_VERSION)
     with stages.stage("bootstrap", f"Debootstrapping Debian {SUITE} arm64"):
         _bootstrap(stages, root, options)
     with ExitStack() as mounts:
@@ -185,7 +221,8 @@ def _build(options: BuildOptions, stages: Stages, work: Path, log: Path) -> Buil
         with stages.stage("provision", "Provisioning with ansible/site.yml (image mode)"):
             _provision(stages, options.source, root, work)
         with stages.stage("finish", "Writing the boot files; removing what each Pi makes"):
-            _finish(stages, root)
+            _run_kernel_hooks(stages, root)
+            _remove_per_pi_state(stages, root)
     # The version installed, which names the image (the play builds the wheelhouse again if the
     # sources changed meanwhile).
     version = _installed_version(root)
@@ -196,17 +233,53 @@ def _build(options: BuildOptions, stages: Stages, work: Path, log: Path) -> Buil
         (root / "boot" / "firmware").mkdir()
         layout = disk.make_image(stages, boot, root, image, work, seed=f"{version} debian")
         stages.note(f"image {layout.total // disk.MIB} MiB: root {layout.root_size // disk.MIB} MiB")
-    compressed = image.with_name(image.name + ".xz")
-    checksum = compressed.with_name(compressed.name + ".sha256")
-    with stages.stage("compress", "Compressing the image (xz) and its sha256"):
-        compressed.unlink(missing_ok=True)
-        # -3: a third faster than the default -6 here, for an eighth more bytes (docs/image.md).
-        stages.run(["xz", "--threads=0", "-3", "--force", image])
-        digest = _sha256(compressed)
-        checksum.write_text(f"{digest}  {compressed.name}\n")
-    final_log = compressed.with_name(f"appliance-{version}-debian.build.log")
-    log.rename(final_log)  # the build's open log goes on into it
-    return BuildResult(compressed, checksum, final_log)
+    return image
+
+
+def _customise_raspios(options: BuildOptions, stages: Stages, work: Path, base_image: Path) -> Path:
+    image, root, boot, root_fs = work / "image.img", work / "root", work / "boot", work / "root.ext4"
+    with ExitStack() as mounts:
+        growth = f"{RASPIOS_GROWTH // disk.MIB} MiB"
+        with stages.stage("unpack", f"Opening {base_image.name}; growing its root by {growth}"):
+            _copy_image(stages, base_image, image)
+            boot_partition, root_partition = raspios.checked_partitions(image)
+            boot_identity = disk.filesystem_identity(image, boot_partition)
+            disk.copy_out(stages, image, root_partition, root_fs)
+            root_partition = disk.grow_last_partition(stages, image, RASPIOS_GROWTH)
+            disk.grow_ext4(stages, root_fs, root_partition.size)
+            mounts.enter_context(raspios.mounted_root(stages, root_fs, root))
+            python_version = raspios.checked_root(root)
+            disk.extract_boot_files(stages, image, boot)
+            mounts.enter_context(raspios.bound(stages, boot, root / "boot" / "firmware"))
+            mounts.enter_context(_chroot_mounts(stages, root))
+        _wheelhouse(stages, options.source, python_version)
+        with stages.stage("provision", "Provisioning with ansible/site.yml (image mode)"):
+            _provision(stages, options.source, root, work)
+        with stages.stage("finish", "Removing what each Pi makes"):
+            _remove_per_pi_state(stages, root)
+        version = _installed_version(root)
+    output = options.output_dir / f"appliance-{version}-raspios.img"
+    with stages.stage("disk", "Writing the partitions back into the image"):
+        fat = work / "boot.vfat"
+        # The same label and volume id: Raspberry Pi OS's fstab and cmdline.txt may name them.
+        label = boot_identity.get("LABEL", "bootfs")
+        volume_id = boot_identity.get("UUID", "").replace("-", "") or disk.identifiers(output.name)[1]
+        disk.make_boot_filesystem(stages, boot, fat, boot_partition.size, label, volume_id)
+        disk.place(stages, fat, image, boot_partition.start)
+        disk.place(stages, root_fs, image, root_partition.start)
+        output.unlink(missing_ok=True)
+        shutil.move(image, output)
+    return output
+
+
+def _copy_image(stages: Stages, source: Path, image: Path) -> None:
+    """The user's image, decompressed when it is .xz (as Raspberry Pi publishes it)."""
+    if source.name.endswith(".xz"):
+        with image.open("wb") as out:
+            decompress = ["xz", "--decompress", "--stdout", "--threads=0", str(source)]
+            subprocess.run(decompress, stdout=out, check=True)
+    else:
+        stages.run(["cp", "--sparse=always", source, image])
 
 
 def _bootstrap(stages: Stages, root: Path, options: BuildOptions) -> None:
@@ -387,7 +460,7 @@ def _provision(stages: Stages, source: Path, root: Path, work: Path) -> None:
     stages.run(["ansible-playbook", "-i", inventory, "ansible/site.yml"], env=env, cwd=source)
 
 
-def _finish(stages: Stages, root: Path) -> None:
+def _run_kernel_hooks(stages: Stages, root: Path) -> None:
     kernels = sorted(p.name for p in (root / "lib/modules").iterdir())
     if len(kernels) != 1:
         raise ValueError(f"expected one kernel in the image, found {kernels}")
@@ -407,6 +480,9 @@ def _finish(stages: Stages, root: Path) -> None:
         "/etc/kernel/postinst.d",
     ]
     _in_chroot(stages, root, "env", "DEB_MAINT_PARAMS=configure", *hooks)
+
+
+def _remove_per_pi_state(stages: Stages, root: Path) -> None:
     _in_chroot(stages, root, "apt-get", "clean")
     # What each Pi makes for itself on its first boot, or must not share with the others.
     for pattern in (

@@ -18,6 +18,19 @@ def image_group() -> None:
 
 @image_group.command("build")
 @click.option(
+    "--base",
+    type=click.Choice(["debian", "raspios"]),
+    default="debian",
+    show_default=True,
+    help="debian: built from Debian's packages. raspios: the Raspberry Pi OS Lite image given as "
+    "--base-image, customised in place.",
+)
+@click.option(
+    "--base-image",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --base raspios: Raspberry Pi OS Lite (64-bit), the .img.xz as downloaded or the .img.",
+)
+@click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("build/image"),
@@ -31,7 +44,12 @@ def image_group() -> None:
     show_default=True,
     help="Where the root tree is made (about 2 GB), removed afterwards.",
 )
-@click.option("--mirror", default="http://deb.debian.org/debian", show_default=True, help="Debian archive.")
+@click.option(
+    "--mirror",
+    default="http://deb.debian.org/debian",
+    show_default=True,
+    help="Debian archive (--base debian; Raspberry Pi OS keeps its own sources).",
+)
 @click.option("--keep-work", is_flag=True, help="Keep the work directory (the root tree), to look into it.")
 @click.option(
     "--cache-dir",
@@ -42,13 +60,30 @@ def image_group() -> None:
 )
 @click.option("--no-cache", is_flag=True, help="Neither use nor fill the cache.")
 def build_command(
-    output_dir: Path, work_dir: Path, mirror: str, keep_work: bool, cache_dir: Path, no_cache: bool
+    base: str,
+    base_image: Path | None,
+    output_dir: Path,
+    work_dir: Path,
+    mirror: str,
+    keep_work: bool,
+    cache_dir: Path,
+    no_cache: bool,
 ) -> None:
-    """Build an arm64 Raspberry Pi SD card image from Debian's packages, provisioned by
-    ansible/site.yml. Runs as root, on an x86_64 (or arm64) Debian machine, from the project's
-    checkout; `make image` installs what it needs."""
+    """Build an arm64 Raspberry Pi SD card image provisioned by ansible/site.yml, from Debian's
+    packages or from a Raspberry Pi OS Lite image. Runs as root, on an x86_64 (or arm64) Debian
+    machine, from the project's checkout; `make image` installs what it needs."""
     from appliance.image import build
 
+    if (base == "raspios") != (base_image is not None):
+        raise click.UsageError("--base-image FILE goes with --base raspios, and only with it")
+    if base_image is not None:
+        if not base_image.is_file():
+            raise click.BadParameter(f"{base_image}: no such file", param_hint="--base-image")
+        if not base_image.name.endswith((".img", ".img.xz")):
+            raise click.BadParameter(
+                f"{base_image.name}: expected Raspberry Pi OS's .img.xz (or the .img in it)",
+                param_hint="--base-image",
+            )
     if os.geteuid() != 0:
         raise click.ClickException(
             "appliance image build runs as root (debootstrap, chroot, mounts in a namespace of its "
@@ -73,6 +108,7 @@ def build_command(
         mirror=mirror,
         keep_work=keep_work,
         cache_dir=None if no_cache else cache_dir.resolve(),
+        base_image=None if base_image is None else base_image.resolve(),
     )
     try:
         result = build.build(options)

@@ -74,11 +74,7 @@ def make_image(stages: Stages, boot: Path, root: Path, image: Path, work: Path, 
     boot_fs, root_fs = work / "boot.vfat", work / "root.ext4"
     for path in (boot_fs, root_fs, image):
         path.unlink(missing_ok=True)
-    boot_kib = str(layout.boot_size // 1024)
-    stages.run(["mkfs.vfat", "-F", "32", "-n", BOOT_LABEL, "-i", volume_id, "-C", boot_fs, boot_kib])
-    entries = sorted(boot.iterdir())
-    if entries:
-        stages.run(["mcopy", "-s", "-p", "-m", "-i", boot_fs, *entries, "::/"])
+    make_boot_filesystem(stages, boot, boot_fs, layout.boot_size, BOOT_LABEL, volume_id)
     stages.run(
         [
             "mke2fs",
@@ -105,11 +101,70 @@ def make_image(stages: Stages, boot: Path, root: Path, image: Path, work: Path, 
         f"start={layout.root_start // SECTOR}, size={layout.root_size // SECTOR}, type=83\n"
     )
     stages.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", image], input=table.encode())
-    for fs, start in ((boot_fs, layout.boot_start), (root_fs, layout.root_start)):
-        placing = [f"seek={start}", "oflag=seek_bytes", "conv=notrunc,sparse", "status=none"]
-        stages.run(["dd", f"if={fs}", f"of={image}", "bs=4M", *placing])
-        fs.unlink()
+    place(stages, boot_fs, image, layout.boot_start)
+    place(stages, root_fs, image, layout.root_start)
     return layout
+
+
+def make_boot_filesystem(
+    stages: Stages, boot: Path, path: Path, size: int, label: str, volume_id: str
+) -> None:
+    """A FAT32 filesystem of ``size`` bytes in the file ``path``, holding the tree ``boot``."""
+    path.unlink(missing_ok=True)
+    stages.run(["mkfs.vfat", "-F", "32", "-n", label, "-i", volume_id, "-C", path, str(size // 1024)])
+    entries = sorted(boot.iterdir())
+    if entries:
+        stages.run(["mcopy", "-s", "-p", "-m", "-i", path, *entries, "::/"], env=_MTOOLS_ENV)
+
+
+def place(stages: Stages, filesystem: Path, image: Path, start: int) -> None:
+    """Write a filesystem made as a file into the image at ``start`` bytes, then remove the file."""
+    placing = [f"seek={start}", "oflag=seek_bytes", "conv=notrunc,sparse", "status=none"]
+    stages.run(["dd", f"if={filesystem}", f"of={image}", "bs=4M", *placing])
+    filesystem.unlink()
+
+
+def grow_last_partition(stages: Stages, image: Path, extra: int) -> Partition:
+    """Make the image ``extra`` bytes longer and its last partition end at its new end."""
+    last = partitions(image)[-1]
+    end = _round_up(last.start + last.size + extra, 4 * MIB)
+    with image.open("r+b") as f:
+        f.truncate(max(end, image.stat().st_size))
+    command = ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "-N", str(last.number), image]
+    stages.run(command, input=f"{last.start // SECTOR}, {(end - last.start) // SECTOR}\n".encode())
+    return partitions(image)[-1]
+
+
+def copy_out(stages: Stages, image: Path, partition: Partition, filesystem: Path) -> None:
+    """The partition's bytes into the file ``filesystem`` (``place`` puts them back)."""
+    taking = [f"skip={partition.start}", f"count={partition.size}", "iflag=skip_bytes,count_bytes"]
+    stages.run(["dd", f"if={image}", f"of={filesystem}", "bs=4M", *taking, "conv=sparse", "status=none"])
+
+
+def grow_ext4(stages: Stages, filesystem: Path, size: int) -> None:
+    """Grow the ext4 filesystem in the file ``filesystem`` to ``size`` bytes. On a file of its own:
+    resize2fs resizes a plain file to the filesystem, which within a whole image would cut it."""
+    # resize2fs wants a freshly checked filesystem; e2fsck's 1 is "errors corrected".
+    stages.run(["e2fsck", "-f", "-p", filesystem], success=(0, 1))
+    stages.run(["resize2fs", filesystem, f"{size // 1024}K"])
+
+
+def filesystem_identity(image: Path, partition: Partition) -> dict[str, str]:
+    """blkid's fields of a partition's filesystem (TYPE, LABEL, UUID, VERSION ...)."""
+    out = subprocess.run(
+        ["blkid", "--probe", "--output", "export", "--offset", str(partition.start),
+         "--size", str(partition.size), str(image)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+def extract_boot_files(stages: Stages, image: Path, target: Path) -> None:
+    """Copy the files of the image's boot partition into the directory ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    if boot_names(image):
+        source = _mtools_target(image)
+        stages.run(["mcopy", "-s", "-p", "-m", "-n", "-i", source, "::/*", target], env=_MTOOLS_ENV)
 
 
 def partitions(image: Path) -> list[Partition]:
@@ -121,6 +176,12 @@ def partitions(image: Path) -> list[Partition]:
         Partition(number, int(p["start"]) * sector, int(p["size"]) * sector, str(p["type"]))
         for number, p in enumerate(table["partitions"], start=1)
     ]
+
+
+def disk_id(image: Path) -> str:
+    """The MBR's disk identifier (``0x`` and 8 hex digits): PARTUUIDs are made of it."""
+    out = subprocess.run(["sfdisk", "--disk-id", str(image)], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
 
 
 def _round_up(value: int, step: int) -> int:

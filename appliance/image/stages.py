@@ -115,12 +115,14 @@ class Stages:
         input: bytes | None = None,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        success: Sequence[int] = (0,),
     ) -> None:
-        """Run a command, its output into the build log; a non-zero exit fails the stage."""
+        """Run a command, its output into the build log; an exit status not in ``success`` fails
+        the stage."""
         argv = [os.fspath(arg) for arg in argv]
         self.note("$ " + " ".join(argv))
         self._log.flush()
-        subprocess.run(
+        finished = subprocess.run(
             argv,
             input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
@@ -128,8 +130,9 @@ class Stages:
             stderr=subprocess.STDOUT,
             env=None if env is None else {**os.environ, **env},
             cwd=cwd,
-            check=True,
         )
+        if finished.returncode not in success:
+            raise subprocess.CalledProcessError(finished.returncode, argv)
 
     def output(
         self,

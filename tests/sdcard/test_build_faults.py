@@ -1,9 +1,10 @@
 """A build that fails, and one that is interrupted, leave nothing behind: no mount, no process in
 the chroot, no loop device, no work directory; the failing stage's log is shown.
 
-Both start from debootstrap's tree in the cache (which `make image`, run first, filled) and meet
-an archive on a loopback port that is closed or never answers, in the stage that has the chroot's
-mounts and runs apt in it.
+The first two start from debootstrap's tree in the cache (which `make image`, run first, filled)
+and meet an archive on a loopback port that is closed or never answers, in the stage that has the
+chroot's mounts and runs apt in it. The third gives the raspios base an image that is not
+Raspberry Pi OS.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ def cached_bootstrap():
         pytest.fail(f"no debootstrap tree in {CACHE}: run `make image` first (make image-check does)")
 
 
-def start_build(tmp_path: Path, mirror: str) -> subprocess.Popen:
+def start_build(tmp_path: Path, *base: str | Path) -> subprocess.Popen:
+    """``appliance image build`` with ``base``'s options (a mirror, or --base raspios and its image)."""
     return subprocess.Popen(
         [sys.executable, "-m", "appliance", "image", "build", "--output-dir", tmp_path / "out",
-         "--work-dir", tmp_path / "work", "--mirror", mirror, "--cache-dir", CACHE],
+         "--work-dir", tmp_path / "work", "--cache-dir", CACHE, *base],
         cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PATH": f"{ROOT / '.venv-ansible' / 'bin'}:{os.environ['PATH']}"},
         start_new_session=True,
@@ -63,7 +65,7 @@ def assert_nothing_left(tmp_path: Path) -> None:
 
 def test_a_failing_stage_shows_its_log_and_leaves_nothing(tmp_path, cached_bootstrap):
     closed = f"http://127.0.0.1:{free_port()}/debian"
-    result = start_build(tmp_path, closed)
+    result = start_build(tmp_path, "--mirror", closed)
     _out, err = result.communicate(timeout=900)
     assert result.returncode == 1
     assert "FAILED: stage system" in err
@@ -79,7 +81,7 @@ def test_an_interrupted_build_stops_its_chroot_and_unmounts(tmp_path, cached_boo
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
-        process = start_build(tmp_path, f"http://127.0.0.1:{silent.getsockname()[1]}/debian")
+        process = start_build(tmp_path, "--mirror", f"http://127.0.0.1:{silent.getsockname()[1]}/debian")
         log = tmp_path / "out" / "appliance-image.build.log"
         deadline = time.monotonic() + 900
         while "apt-get update" not in (log.read_text() if log.exists() else ""):
@@ -95,6 +97,18 @@ def test_an_interrupted_build_stops_its_chroot_and_unmounts(tmp_path, cached_boo
         _out, err = process.communicate(timeout=120)
     assert process.returncode == 130
     assert "interrupted in stage system" in err
+    assert_nothing_left(tmp_path)
+
+
+def test_an_image_that_is_not_raspberry_pi_os_is_refused_and_leaves_nothing(tmp_path, raw_image):
+    """The Debian image is a whole arm64 system, but not Raspberry Pi OS: the raspios base opens
+    it (its root mounted from a loop device) and refuses it."""
+    result = start_build(tmp_path, "--base", "raspios", "--base-image", raw_image)
+    _out, err = result.communicate(timeout=600)
+    assert result.returncode == 1
+    assert "FAILED: stage unpack" in err
+    assert "not Raspberry Pi OS: it has no /etc/rpi-issue" in err
+    assert not list((tmp_path / "out").glob("*.img*"))
     assert_nothing_left(tmp_path)
 
 
