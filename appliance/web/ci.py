@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 
+from appliance import cctray as cc
 from appliance.ci import protocol, webhooks
 from appliance.ci.dispatcher import Dispatcher, TooManyWaiting
 from appliance.ci.errors import Conflict, LogOffsetMismatch, LogTooLarge, NotFound
@@ -198,11 +199,11 @@ def repos():
 @bp.get("/cc.xml")
 def cctray():
     """One ``Project`` per repository, as CCMenu and Nevergreen read Jenkins' ``/cc.xml``."""
-    xml = views().cctray_xml(
+    projects = views().cctray_projects(
         lambda build_id: url_for("ci.build_page", build_id=build_id, _external=True),
         url_for("ci.index", _external=True),
     )
-    return Response(xml, mimetype="application/xml")
+    return Response(cc.render(projects), mimetype="application/xml")
 
 
 @bp.get("/ci")
