@@ -58,6 +58,12 @@ class ServerConfig:
         "Where other programs (the image's first boot) leave notices for the status page, one JSON "
         "file each.",
     )
+    cc_xml_sources: bool = setting(
+        False,
+        "Also list the monitor's sources in `/cc.xml`, as `monitor/<name>` (the own CI's tiles "
+        "aside: its repositories are there already). Off by default: a monitor that reads this "
+        "appliance's own `/cc.xml` would read its own states back.",
+    )
 
 
 @dataclass(frozen=True)

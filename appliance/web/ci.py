@@ -1,5 +1,6 @@
 """The CI over HTTP: the runners' and the observer's API (token), read-only JSON and pages for
-people, the push webhook, and ``/cc.xml`` for CCTray readers. The dispatcher does the work, the read
+people, the push webhook, and ``/cc.xml`` for CCTray readers (with the monitored sources too,
+when configured). The dispatcher does the work, the read
 model (``appliance.ci.views``) says what is shown; this only turns requests into calls and their
 results into answers."""
 
@@ -198,11 +199,16 @@ def repos():
 
 @bp.get("/cc.xml")
 def cctray():
-    """One ``Project`` per repository, as CCMenu and Nevergreen read Jenkins' ``/cc.xml``."""
+    """One ``Project`` per repository, as CCMenu and Nevergreen read Jenkins' ``/cc.xml``; with
+    ``[server] cc_xml_sources``, one per monitored source too, so the feed covers the appliance."""
+    svc = services()
     projects = views().cctray_projects(
         lambda build_id: url_for("ci.build_page", build_id=build_id, _external=True),
         url_for("ci.index", _external=True),
     )
+    report = svc.monitor.get()
+    if svc.config.server.cc_xml_sources and report is not None:
+        projects += cc.monitored_projects(report.to_json()["sources"], url_for("status.page", _external=True))
     return Response(cc.render(projects), mimetype="application/xml")
 
 
