@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from appliance.cctray import BUILDING, EXCEPTION, FAILURE, SLEEPING, SUCCESS, UNKNOWN, Project
 from appliance.ci.errors import NotFound
@@ -18,10 +18,12 @@ from appliance.ci.redact import redact
 from appliance.ci.repos import RepoCatalog
 from appliance.ci.schema import attempt_json, attempts, build_json, builds, builds_query, iso, repos, runners
 from appliance.ci.statuses import (
+    ACTIVE,
     ERROR,
     FAILED,
     OFFLINE,
     PASSED,
+    RESULTS,
     RUNNING,
     TIMED_OUT,
     VERDICTS,
@@ -123,6 +125,23 @@ class Views:
                 }
                 for repo in rows
             ]
+
+    def build_counts(self) -> dict[str, dict[str, int]]:
+        """Per configured repository, how many of its builds have each status (every status,
+        none left out), for ``/metrics``."""
+        statuses = (*ACTIVE, *RESULTS)
+        query = (
+            select(repos.c.name, builds.c.status, func.count())
+            .join(repos, repos.c.id == builds.c.repo_id)
+            .where(self.catalog.is_configured())
+            .group_by(repos.c.name, builds.c.status)
+        )
+        counts = {name: dict.fromkeys(statuses, 0) for name in sorted(self.catalog.configured)}
+        with self.db.read() as conn:
+            for name, status, count in conn.execute(query):
+                if status in counts[name]:  # a status of another version is not made up
+                    counts[name][status] = count
+        return counts
 
     def cc_projects(self) -> list[dict[str, Any]]:
         """Per repository: is a build running, and its last build with a verdict (for /cc.xml)."""

@@ -1,5 +1,6 @@
-"""``/cc.xml`` over the real Flask app and SQLite: its projects follow real events, a monitor
-report put through its API."""
+"""``/metrics`` and ``/cc.xml`` over the real Flask app and SQLite: their figures and projects follow
+real events, a build queued and finished through the CI's API, a monitor report put through its
+API, a dry run through the progress API."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import pytest
 from appliance.ci.settings import CIConfig, CIRepoConfig
 from appliance.config import Config, ServerConfig
 from appliance.web import create_app
+from tests.ci.conftest import admin_auth, commits_body
+from tests.progress.conftest import dry_run
+from tests.test_metrics import parse, value
 from tests.web.test_status import RICH_REPORT, put_report
 
 AWKWARD = 'odd "name" \\ with\na line feed'
@@ -32,6 +36,58 @@ def make_app(tmp_path):
     yield make
     for application in apps:
         application.extensions["appliance"].close()
+
+
+def scrape(client) -> dict:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    return parse(response.get_data(as_text=True))[0]
+
+
+def test_metrics_follow_builds_reports_and_dry_runs(make_app):
+    app = make_app()
+    client, auth = app.test_client(), admin_auth(app)
+    before = scrape(client)
+    assert value(before, "appliance_ci_queue_length") == 0
+    assert value(before, "appliance_ci_builds", repo="app", status="passed") == 0
+    assert value(before, "appliance_monitor_reported") == 0
+    assert value(before, "appliance_progress_dry_runs_total") == 0
+
+    assert client.post("/api/ci/commits", json=commits_body("a", "b"), headers=auth).status_code == 200
+    assert value(scrape(client), "appliance_ci_queue_length") == 2
+    client.post("/api/ci/runners/r1/register", json={"capacity": 1}, headers=auth)
+    build = client.post("/api/ci/runners/r1/next?wait=0", headers=auth).get_json()["build"]
+    result = {"runner": "r1", "status": "failed", "exit_code": 1}
+    client.post(f"/api/ci/builds/{build}/attempts/1/result", json=result, headers=auth)
+    after_build = scrape(client)
+    assert value(after_build, "appliance_ci_queue_length") == 1
+    assert value(after_build, "appliance_ci_builds", repo="app", status="failed") == 1
+    assert value(after_build, "appliance_ci_builds", repo="app", status="queued") == 1
+
+    report = {
+        **RICH_REPORT,
+        "sources": [*RICH_REPORT["sources"], {**RICH_REPORT["sources"][0], "name": AWKWARD}],
+    }
+    put_report(app, report)
+    reported = scrape(client)
+    assert value(reported, "appliance_monitor_reported") == 1
+    assert value(reported, "appliance_lamp_colour", colour="RED") == 1
+    assert value(reported, "appliance_lamp_colour", colour="GREEN") == 0
+    assert value(reported, "appliance_lamp_state", state="test_failed") == 1
+    assert value(reported, "appliance_lamp_backend_ok", backend="lirc") == 0
+    assert value(reported, "appliance_lamp_backend_ok", backend="virtual") == 1
+    assert value(reported, "appliance_monitor_source_error", source="nightly <main>", kind="jenkins") == 1
+    assert value(reported, "appliance_monitor_source_error", source=AWKWARD, kind="octopus") == 0
+
+    token = app.extensions["appliance"].credentials.tokens["progress"]
+    sent = client.post("/tm_api/dry_run/", json=dry_run(), headers={"Authorization": f"Bearer {token}"})
+    assert sent.status_code == 201
+    progress = scrape(client)
+    assert value(progress, "appliance_progress_dry_runs_total") == 1
+    assert value(progress, "appliance_progress_machines") == 1
+    assert value(progress, "appliance_progress_tests", status="waiting") == 4
+    assert value(progress, "appliance_supervisor_reachable") == 0
 
 
 def cc_projects(client) -> dict[str, dict[str, str]]:
