@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from appliance.ci.statuses import QUEUED
-from appliance.monitor.states import DEFAULT_COLOURS, State
+from appliance.lamp.keys import COLOUR_KEYS
+from appliance.monitor.states import State
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 GAUGE, COUNTER = "gauge", "counter"
@@ -46,7 +47,7 @@ def escape_help(text: str) -> str:
 
 
 def format_value(value: float) -> str:
-    if isinstance(value, bool) or (isinstance(value, int)):
+    if isinstance(value, int):  # a bool too: 1 or 0
         return str(int(value))
     if math.isnan(value):
         return "NaN"
@@ -137,7 +138,8 @@ def monitor_figures(report: Mapping[str, Any] | None) -> list[Family]:
     families = [reported, received, colours, states, backends, errors]
     reported.add(report is not None)
     shown_colour = report["colour"] if report else None
-    for colour in sorted({*DEFAULT_COLOURS.values(), *([shown_colour] if shown_colour else [])}):
+    # Every key with a colour, which is what ``[monitor] colours`` may name; and the one shown.
+    for colour in sorted({*COLOUR_KEYS, *([shown_colour] if shown_colour else [])}):
         colours.add(colour == shown_colour, colour=colour)
     for state in State:
         states.add(report is not None and report["state"] == state.value, state=state.value)

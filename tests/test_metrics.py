@@ -9,6 +9,7 @@ import re
 import pytest
 
 from appliance import metrics
+from appliance.lamp.keys import COLOUR_KEYS
 from appliance.monitor.states import State
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -178,3 +179,10 @@ def test_the_queue_is_the_queued_builds_of_every_repository():
     samples = figures(builds=builds)
     assert value(samples, "appliance_ci_queue_length") == 3
     assert value(samples, "appliance_ci_builds", repo="app", status="passed") == 5
+
+
+def test_every_colour_the_configuration_may_name_is_a_series_before_it_is_shown():
+    samples = figures()
+    assert {labels for name, labels in samples if name == "appliance_lamp_colour"} == {
+        frozenset({("colour", key)}) for key in COLOUR_KEYS
+    }
