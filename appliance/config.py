@@ -40,6 +40,10 @@ SYSTEM_CONFIG = Path("/etc/appliance/appliance.toml")
 ENV_VAR = "APPLIANCE_CONFIG"
 
 
+def percent(value: int) -> str | None:
+    return None if 1 <= value <= 100 else "must be between 1 and 100"
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "Address the web server listens on; 0.0.0.0 for the whole LAN.")
@@ -57,6 +61,17 @@ class ServerConfig:
         Path("/run/appliance/notices"),
         "Where other programs (the image's first boot) leave notices for the status page, one JSON "
         "file each.",
+    )
+    cc_xml_sources: bool = setting(
+        False,
+        "Also list the monitor's sources in `/cc.xml`, as `monitor/<name>` (the own CI's tiles "
+        "aside: its repositories are there already). Off by default: a monitor that reads this "
+        "appliance's own `/cc.xml` would read its own states back.",
+    )
+    disk_warning_percent: int = setting(
+        90,
+        "The status page warns when the data directory's filesystem is this full (percent).",
+        percent,
     )
 
 

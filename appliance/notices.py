@@ -36,13 +36,19 @@ def read_notices(directory: Path) -> list[dict[str, str]]:
     return notices
 
 
-def _read_notice(path: Path) -> dict[str, str]:
+def read_head(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file ``path``; OSError, or ValueError for anything
+    but a regular file."""
     # Not following links and not waiting on a FIFO: whoever wrote the directory chose the file.
     descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(descriptor, "rb") as file:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             raise ValueError("not a regular file")
-        data = file.read(MAX_NOTICE_BYTES + 1)
+        return file.read(limit)
+
+
+def _read_notice(path: Path) -> dict[str, str]:
+    data = read_head(path, MAX_NOTICE_BYTES + 1)
     if len(data) > MAX_NOTICE_BYTES:
         raise ValueError(f"larger than {MAX_NOTICE_BYTES} bytes")
     notice = json.loads(data.decode("utf-8"))  # a UnicodeDecodeError is a ValueError too

@@ -40,8 +40,13 @@ def test_a_file_sets_values_and_relative_paths_are_relative_to_the_file(tmp_path
         ('[server]\nport = "eighty"\n', "server.port: expected an integer, got 'eighty'"),
         ("[server]\nport = 70000\n", "server.port: must be between 1 and 65535, got 70000"),
         (
+            "[server]\ndisk_warning_percent = 0\n",
+            "server.disk_warning_percent: must be between 1 and 100, got 0",
+        ),
+        (
             "[server]\nprot = 8080\n",
-            "server.prot: unknown key (known keys here: host, max_streams, notices_dir, port, threads)",
+            "server.prot: unknown key (known keys here: cc_xml_sources, disk_warning_percent, host, "
+            "max_streams, notices_dir, port, threads)",
         ),
         ("colour = 1\n", "colour: unknown key"),
         ("[lamp]\nbackend = 'ir'\n", "lamp.backend: unknown backend 'ir' (known: lirc, gpio, virtual)"),

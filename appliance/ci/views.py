@@ -8,20 +8,30 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
-from xml.etree.ElementTree import Element, SubElement, tostring
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from appliance.cctray import BUILDING, EXCEPTION, FAILURE, SLEEPING, SUCCESS, UNKNOWN, Project
 from appliance.ci.errors import NotFound
 from appliance.ci.logs import Logs
 from appliance.ci.redact import redact
 from appliance.ci.repos import RepoCatalog
 from appliance.ci.schema import attempt_json, attempts, build_json, builds, builds_query, iso, repos, runners
-from appliance.ci.statuses import ERROR, FAILED, OFFLINE, PASSED, RUNNING, TIMED_OUT, VERDICTS
+from appliance.ci.statuses import (
+    ACTIVE,
+    ERROR,
+    FAILED,
+    OFFLINE,
+    PASSED,
+    RESULTS,
+    RUNNING,
+    TIMED_OUT,
+    VERDICTS,
+)
 from appliance.db import Database
 
 # A verdict as CCTray readers (CCMenu, Nevergreen) know it, as Jenkins' ``/cc.xml`` says it.
-CCTRAY_STATUS = {PASSED: "Success", FAILED: "Failure", TIMED_OUT: "Failure", ERROR: "Exception"}
+CCTRAY_STATUS = {PASSED: SUCCESS, FAILED: FAILURE, TIMED_OUT: FAILURE, ERROR: EXCEPTION}
 
 
 class Views:
@@ -116,6 +126,23 @@ class Views:
                 for repo in rows
             ]
 
+    def build_counts(self) -> dict[str, dict[str, int]]:
+        """Per configured repository, how many of its builds have each status (every status,
+        none left out), for ``/metrics``."""
+        statuses = (*ACTIVE, *RESULTS)
+        query = (
+            select(repos.c.name, builds.c.status, func.count())
+            .join(repos, repos.c.id == builds.c.repo_id)
+            .where(self.catalog.is_configured())
+            .group_by(repos.c.name, builds.c.status)
+        )
+        counts = {name: dict.fromkeys(statuses, 0) for name in sorted(self.catalog.configured)}
+        with self.db.read() as conn:
+            for name, status, count in conn.execute(query):
+                if status in counts[name]:  # a status of another version is not made up
+                    counts[name][status] = count
+        return counts
+
     def cc_projects(self) -> list[dict[str, Any]]:
         """Per repository: is a build running, and its last build with a verdict (for /cc.xml)."""
         projects = []
@@ -140,24 +167,24 @@ class Views:
                 )
         return projects
 
-    def cctray_xml(self, build_url: Callable[[int], str], index_url: str) -> bytes:
-        """``/cc.xml``: one ``Project`` per repository, as CCMenu and Nevergreen read Jenkins'. A
+    def cctray_projects(self, build_url: Callable[[int], str], index_url: str) -> list[Project]:
+        """``/cc.xml``'s projects: one per repository, as CCMenu and Nevergreen read Jenkins'. A
         project links to its last build with a verdict (``build_url`` of its id), else to the
         index."""
-        root = Element("Projects")
+        projects = []
         for project in self.cc_projects():
             last = project["last"]
-            SubElement(
-                root,
-                "Project",
-                name=project["name"],
-                activity="Building" if project["building"] else "Sleeping",
-                lastBuildStatus=CCTRAY_STATUS[last["status"]] if last else "Unknown",
-                lastBuildLabel=last["short_commit"] if last else "",
-                lastBuildTime=(last["finished_at"] or "") if last else "",
-                webUrl=build_url(last["id"]) if last else index_url,
+            projects.append(
+                Project(
+                    name=project["name"],
+                    activity=BUILDING if project["building"] else SLEEPING,
+                    last_build_status=CCTRAY_STATUS[last["status"]] if last else UNKNOWN,
+                    last_build_label=last["short_commit"] if last else "",
+                    last_build_time=(last["finished_at"] or "") if last else "",
+                    web_url=build_url(last["id"]) if last else index_url,
+                )
             )
-        return tostring(root, encoding="utf-8", xml_declaration=True)
+        return projects
 
     def runner_list(self, now: float) -> list[dict[str, Any]]:
         """Every registered runner, the attempts it runs, and offline once silent for a lease."""

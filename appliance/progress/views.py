@@ -77,6 +77,20 @@ class Views:
             "total": sum(present.values()),
         }
 
+    def received(self) -> dict[str, Any]:
+        """What the ingest API has been sent, for ``/metrics``: machines, dry runs (a run each),
+        and tests per stored status (every status, none left out). Rows are never deleted, so
+        the runs only grow. One scan of the tests' (run, status) index, not of their rows."""
+        with self.db.read() as conn:
+            machine_count = conn.execute(select(func.count()).select_from(machines)).scalar_one()
+            run_count = conn.execute(select(func.count()).select_from(runs)).scalar_one()
+            present = dict(conn.execute(select(tests.c.status, func.count()).group_by(tests.c.status)).all())
+        return {
+            "machines": machine_count,
+            "runs": run_count,
+            "tests": {status: present.get(status, 0) for status in PRIORITY},
+        }
+
     def machines(self, page: int, page_size: int) -> dict[str, Any]:
         """The seed's ``/tm_api/machines/``: each machine with its last run's status."""
         with self.db.read() as conn:

@@ -9,7 +9,18 @@ from flask import Flask
 
 from appliance import __version__
 from appliance.config import Config
-from appliance.web import ci, errors, health, inputs, monitor, progress, progress_pages, showroom, status
+from appliance.web import (
+    ci,
+    errors,
+    feeds,
+    health,
+    inputs,
+    monitor,
+    progress,
+    progress_pages,
+    showroom,
+    status,
+)
 from appliance.web.reports import ReportPath
 from appliance.web.server import Gateway, HttpProtocol, Uvicorn, raise_open_files_limit
 from appliance.web.services import Services
@@ -27,7 +38,7 @@ def create_app(config: Config) -> Flask:
     app.extensions["appliance"] = Services.open(config)
     app.jinja_env.globals["version"] = __version__
     errors.init_app(app)
-    for module in (health, status, monitor, ci, progress, progress_pages, showroom):
+    for module in (health, status, monitor, ci, feeds, progress, progress_pages, showroom):
         app.register_blueprint(module.bp)
     return app
 

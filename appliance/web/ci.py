@@ -1,5 +1,6 @@
 """The CI over HTTP: the runners' and the observer's API (token), read-only JSON and pages for
-people, the push webhook, and ``/cc.xml`` for CCTray readers. The dispatcher does the work, the read
+people, the push webhook, and ``/cc.xml`` for CCTray readers (with the monitored sources too,
+when configured). The dispatcher does the work, the read
 model (``appliance.ci.views``) says what is shown; this only turns requests into calls and their
 results into answers."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 
+from appliance import cctray as cc
 from appliance.ci import protocol, webhooks
 from appliance.ci.dispatcher import Dispatcher, TooManyWaiting
 from appliance.ci.errors import Conflict, LogOffsetMismatch, LogTooLarge, NotFound
@@ -197,12 +199,17 @@ def repos():
 
 @bp.get("/cc.xml")
 def cctray():
-    """One ``Project`` per repository, as CCMenu and Nevergreen read Jenkins' ``/cc.xml``."""
-    xml = views().cctray_xml(
+    """One ``Project`` per repository, as CCMenu and Nevergreen read Jenkins' ``/cc.xml``; with
+    ``[server] cc_xml_sources``, one per monitored source too, so the feed covers the appliance."""
+    svc = services()
+    projects = views().cctray_projects(
         lambda build_id: url_for("ci.build_page", build_id=build_id, _external=True),
         url_for("ci.index", _external=True),
     )
-    return Response(xml, mimetype="application/xml")
+    report = svc.monitor.get()
+    if svc.config.server.cc_xml_sources and report is not None:
+        projects += cc.monitored_projects(report.to_json()["sources"], url_for("status.page", _external=True))
+    return Response(cc.render(projects), mimetype="application/xml")
 
 
 @bp.get("/ci")

@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, render_template
 
 from appliance import __version__
 from appliance.notices import read_notices
+from appliance.pistate import system_notices
 from appliance.stack import stack_state
 from appliance.web import showroom
 from appliance.web.services import services
@@ -14,12 +15,21 @@ bp = Blueprint("status", __name__)
 
 
 def status() -> dict:
-    report = services().monitor.get()
+    svc = services()
+    latest = svc.monitor.get()
+    report = latest.to_json() if latest else None
+    stack = stack_state(svc.supervisor)
+    pi_state = system_notices(
+        report=report,
+        stack=stack,
+        data_dir=svc.config.data_dir,
+        disk_warning_percent=svc.config.server.disk_warning_percent,
+    )
     return {
         "version": __version__,
-        "notices": read_notices(services().config.server.notices_dir),
-        "monitor": report.to_json() if report else None,
-        "stack": stack_state(services().supervisor),
+        "notices": read_notices(svc.config.server.notices_dir) + pi_state,
+        "monitor": report,
+        "stack": stack,
         "showroom": showroom.summary(),
     }
 

@@ -73,6 +73,7 @@ ACCEPTED = {
     "ci.index": Accepted(),
     "ci.build_page": Accepted(),
     "ci.runners_page": Accepted(),
+    "feeds.prometheus": Accepted(),
     "progress.dry_run": Accepted(role="progress", json=dry_run()),
     "progress.test_start": Accepted(role="progress", json=start("01_02_test_lamp.py")),
     "progress.test_stop": Accepted(role="progress", json=stop("01_01_test_lamp.py", "passed")),

@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 
+from appliance.cctray import project_state
 from appliance.client import where
 from appliance.monitor.settings import CCTraySourceConfig
-from appliance.monitor.sources import Reading, SourceRefused, building_after
+from appliance.monitor.sources import Reading, SourceRefused
 from appliance.monitor.sources.http import Credentials, Http, HttpSource
 from appliance.monitor.states import State, worst
-
-# lastBuildStatus; any other value means Unknown, as the format says.
-LAST_BUILD: dict[str, State] = {
-    "Success": State.SUCCESS,
-    "Failure": State.FAILURE,
-    "Exception": State.FAILURE,
-}
-
-
-def project_state(activity: str | None, last_build_status: str | None) -> State:
-    last = LAST_BUILD.get(last_build_status or "", State.UNKNOWN)
-    return building_after(last) if activity == "Building" else last
 
 
 class CCTraySource(HttpSource[CCTraySourceConfig]):
