@@ -494,6 +494,8 @@ def _remove_per_pi_state(stages: Stages, root: Path) -> None:
         "var/tmp/*",
         "root/.ansible",
         "var/lib/dbus/machine-id",
+        # DKMS's module signing key: DKMS makes another when it next builds a module on the Pi.
+        "var/lib/dkms/mok.*",
     ):
         for path in root.glob(pattern):
             if path.is_dir() and not path.is_symlink():
