@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -9,7 +10,18 @@ from flask import Flask
 
 from appliance import __version__
 from appliance.config import Config
-from appliance.web import ci, errors, health, inputs, monitor, progress, progress_pages, showroom, status
+from appliance.web import (
+    ci,
+    errors,
+    health,
+    inputs,
+    login,
+    monitor,
+    progress,
+    progress_pages,
+    showroom,
+    status,
+)
 from appliance.web.reports import ReportPath
 from appliance.web.server import Gateway, HttpProtocol, Uvicorn, raise_open_files_limit
 from appliance.web.services import Services
@@ -27,6 +39,7 @@ def create_app(config: Config) -> Flask:
     app.extensions["appliance"] = Services.open(config)
     app.jinja_env.globals["version"] = __version__
     errors.init_app(app)
+    login.init_app(app)
     for module in (health, status, monitor, ci, progress, progress_pages, showroom):
         app.register_blueprint(module.bp)
     return app
@@ -45,7 +58,12 @@ class Server:
         self.services: Services = self.app.extensions["appliance"]
         reports = ReportPath(self.services.progress, self.services.reporters)
         self.gateway = Gateway(
-            self.app, self.services.bus, config.server.threads, config.server.max_streams, reports
+            self.app,
+            self.services.bus,
+            config.server.threads,
+            config.server.max_streams,
+            reports,
+            may_read=functools.partial(login.stream_reader_allowed, self.app),
         )
         self.uvicorn = Uvicorn(
             self.gateway,

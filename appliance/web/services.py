@@ -22,6 +22,7 @@ from appliance.ci.webhooks import Webhooks
 from appliance.config import Config
 from appliance.db import Database
 from appliance.events import EventBus
+from appliance.login import LoginThrottle
 from appliance.monitor.report import LatestReport
 from appliance.progress.reporters import Reporters
 from appliance.progress.tracker import Tracker
@@ -51,6 +52,7 @@ class Services:
     stack_watcher: StackWatcher
     showroom: Showroom | None  # None unless [showroom] enabled
     monitor: LatestReport = field(default_factory=LatestReport)
+    logins: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins, slowed
     started: float = field(default_factory=time.monotonic)
 
     @classmethod
