@@ -113,7 +113,10 @@ class Requirement:
         """None when ``token`` may make the call, else the status and message of the refusal."""
         held = credentials.roles_of(token)
         if not held:
-            return 401, f"this call changes state: send Authorization: Bearer <token>, {self.takes}"
+            return 401, (
+                f"this call changes state: send Authorization: Bearer <token>, {self.takes} "
+                "(people: log in at /login)"
+            )
         if not held & self.allowed:
             return 403, f"this call takes {self.takes}, not the {' or '.join(sorted(held))} token"
         return None
