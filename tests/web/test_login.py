@@ -19,6 +19,7 @@ from appliance.login import LoginThrottle, Slowing, hash_password
 from appliance.web import create_app
 from tests.harness import raw_request, read_head
 from tests.web.test_errors import assert_error_shape
+from tests.web.test_roles import PATH_VALUES, ROUTE_ROLES, state_changing_routes
 
 PASSWORD = "a long enough password"  # noqa: S105 - the test's own
 PASSWORD_HASH = hash_password(PASSWORD)
@@ -94,6 +95,28 @@ def test_a_change_takes_a_login_with_the_csrf_token_or_a_token_without(make_app)
     # A token of the wrong role is refused even from a logged-in browser: the token decides.
     runner = application.extensions["appliance"].credentials.tokens["runner"]
     assert_error_shape(client.post(ACTION, headers={"Authorization": f"Bearer {runner}"}), 403)
+
+
+def test_every_state_changing_route_takes_a_login_only_with_its_csrf_token(make_app):
+    application = make_app()
+    client = application.test_client()
+    log_in(client)
+    token = page_token(client)
+    urls = application.url_map.bind("localhost")
+    wrong = []
+    for method, rule in state_changing_routes(application):
+        if ROUTE_ROLES[method, rule.rule] in (None, "progress"):
+            # The login's own forms, webhooks signed by their repository's secret, and test
+            # machines' reports, which take their tokens (or none) only, on the event loop too.
+            continue
+        url = urls.build(rule.endpoint, {k: v for k, v in PATH_VALUES.items() if k in rule.arguments})
+        without = client.open(url, method=method, json={})
+        with_token = client.open(url, method=method, json={}, headers={"X-CSRFToken": token})
+        if without.status_code != 403 or with_token.status_code in (401, 403):
+            wrong.append(
+                f"{method} {rule.rule}: {without.status_code} without, {with_token.status_code} with"
+            )
+    assert wrong == []
 
 
 def test_the_session_cookie_is_http_only_and_same_site(make_app):
