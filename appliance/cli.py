@@ -142,8 +142,8 @@ def passwd(config: Config, print_only: bool) -> None:
     except (config_module.ConfigError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
-        f"{config.file}: password set; restart the server to use it (`supervisorctl restart "
-        "appliance:server`): logins made with the old password end then",
+        f"{config.file}: password set; the server takes it at its next request, and logins made "
+        "with the old password end",
         err=True,
     )
 

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+
+from appliance.config import Config, ConfigError, load_file
+
+log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -47,6 +53,39 @@ def password_fingerprint(session_key: str, password_hash: str) -> str:
     """What a session keeps of the password it was opened with: when the hash changes, the
     sessions opened with the old one no longer match. Keyed, so a cookie tells nothing of the hash."""
     return hmac.new(session_key.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class PasswordHash:
+    """The ``[auth] password_hash`` in effect: the configuration file's, read again when the file
+    has changed, so that ``appliance passwd`` takes effect, and ends the logins made with the old
+    password, without a restart. Only this key is taken from the file anew; the rest of a changed
+    configuration waits for a restart, as before. A file that no longer loads keeps the old hash."""
+
+    def __init__(self, config: Config):
+        self.file = config.file
+        self._lock = threading.Lock()
+        self._hash = config.auth.password_hash
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        if self.file is None:
+            return None
+        try:
+            found = os.stat(self.file)
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_size, found.st_ino  # a replaced file is a new inode
+
+    def current(self) -> str:
+        stamp = self._stamp()  # one stat per use: cheap next to the request it serves
+        with self._lock:
+            if stamp != self._seen:
+                self._seen = stamp
+                try:
+                    self._hash = load_file(self.file).auth.password_hash
+                except ConfigError as exc:
+                    log.warning("the configuration changed but does not load; the password stays: %s", exc)
+            return self._hash
 
 
 @dataclass

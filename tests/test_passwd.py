@@ -41,7 +41,7 @@ def test_passwd_writes_a_hash_that_the_password_matches_and_keeps_the_rest(tmp_p
     config.chmod(0o640)
     result = passwd(config, PASSWORD)
     assert result.exit_code == 0, result.output
-    assert "restart the server" in result.output
+    assert "password set" in result.output
     written = config.read_text()
     password_hash = load_file(config).auth.password_hash
     assert password_matches(password_hash, PASSWORD)

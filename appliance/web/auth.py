@@ -55,8 +55,11 @@ def session_holds_login(data: Mapping, session_key: str, password_hash: str, hou
 
 def logged_in() -> bool:
     """Whether the current request comes from a person logged in."""
-    auth = services().config.auth
-    return session_holds_login(session, current_app.secret_key, auth.password_hash, auth.session_hours)
+    parts = services()
+    password_hash = parts.password_hash.current()
+    return session_holds_login(
+        session, current_app.secret_key, password_hash, parts.config.auth.session_hours
+    )
 
 
 def may_read() -> bool:

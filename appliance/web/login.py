@@ -103,7 +103,7 @@ def _login_answer(status: int, message: str | None, headers: dict[str, str] | No
     page = render_template(
         "login.html",
         error=message,
-        password_set=bool(services().config.auth.password_hash),
+        password_set=bool(services().password_hash.current()),
         next=local_path(request.values.get("next")),
     )
     return page, status, headers or {}
@@ -118,15 +118,16 @@ def page():
 def login():
     csrf.protect()
     config, throttle = services().config, services().logins
+    password_hash = services().password_hash.current()
     address = request.remote_addr or "unknown"
-    if not config.auth.password_hash:
+    if not password_hash:
         return _login_answer(403, "No password is set: run `appliance passwd` on the appliance.")
     wait = throttle.wait(address)
     if wait:
         log.warning("login from %s refused: too many failed logins, %d s to wait", address, wait)
         message = f"Too many failed logins: try again in {wait} s."
         return _login_answer(429, message, {"Retry-After": str(wait)})
-    if not password_matches(config.auth.password_hash, request.form.get("password", "")):
+    if not password_matches(password_hash, request.form.get("password", "")):
         throttle.failed(address)
         log.warning("failed login from %s", address)  # never the password
         return _login_answer(401, "Wrong password.")
@@ -136,7 +137,7 @@ def login():
     session.permanent = True
     session[LOGIN] = {
         "at": time.time(),
-        "password": password_fingerprint(session_key(config), config.auth.password_hash),
+        "password": password_fingerprint(session_key(config), password_hash),
     }
     return redirect(local_path(request.form.get("next")), 303)
 
@@ -173,4 +174,4 @@ def stream_reader_allowed(app: Flask, headers: dict[bytes, bytes]) -> bool:
         data = serializer.loads(cookie.value, max_age=int(auth.session_hours * 3600))
     except BadSignature:
         return False
-    return session_holds_login(data, app.secret_key, auth.password_hash, auth.session_hours)
+    return session_holds_login(data, app.secret_key, parts.password_hash.current(), auth.session_hours)

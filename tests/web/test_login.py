@@ -13,8 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from click.testing import CliRunner
 
-from appliance.config import AuthConfig, Config
+from appliance.cli import main
+from appliance.config import AuthConfig, Config, load_file
 from appliance.login import LoginThrottle, Slowing, hash_password
 from appliance.web import create_app
 from tests.harness import raw_request, read_head
@@ -159,6 +161,29 @@ def test_a_new_password_ends_the_logins_made_with_the_old_one(make_app):
     same = make_app().test_client()
     same.set_cookie("appliance_session", cookie)
     assert_error_shape(same.post(ACTION, headers={"X-CSRFToken": token}), 404)
+
+
+def test_appliance_passwd_takes_effect_at_once_and_ends_the_older_logins(tmp_path):
+    config_file = tmp_path / "appliance.toml"
+    config_file.write_text(f'data_dir = "{tmp_path / "data"}"\n\n[auth]\npassword_hash = "{PASSWORD_HASH}"\n')
+    application = create_app(load_file(config_file))
+    try:
+        client = application.test_client()
+        log_in(client)
+        token = page_token(client)
+        assert_error_shape(client.post(ACTION, headers={"X-CSRFToken": token}), 404)
+        changed = CliRunner().invoke(
+            main, ["passwd", "--config", str(config_file)], input="the new password\n"
+        )
+        assert changed.exit_code == 0, changed.output
+        assert_error_shape(client.post(ACTION, headers={"X-CSRFToken": token}), 401)
+        assert log_in(client).status_code == 401  # the old password no longer logs in
+        assert log_in(client, "the new password").status_code == 303
+        # A configuration that no longer loads leaves the password as it was.
+        config_file.write_text(config_file.read_text() + "\n[nonsense]\n")
+        assert log_in(client, "the new password").status_code == 303
+    finally:
+        application.extensions["appliance"].close()
 
 
 def test_a_login_ends_after_session_hours(make_app):
