@@ -11,6 +11,7 @@ overall (``appliance/login.py``): a 429 with ``Retry-After``, never a sleeping t
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import timedelta
 from http.cookies import CookieError, SimpleCookie
@@ -55,6 +56,7 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.auth.secure_cookie,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=config.auth.session_hours),
+        SESSION_REFRESH_EACH_REQUEST=False,  # a login lasts from logging in, not from the last click
         WTF_CSRF_CHECK_DEFAULT=False,  # checked where a session is used (web/auth.py), not for tokens
         WTF_CSRF_TIME_LIMIT=None,  # as long as the session: a kiosk's page stays open for hours
     )
@@ -171,7 +173,7 @@ def stream_reader_allowed(app: Flask, headers: dict[bytes, bytes]) -> bool:
     if cookie is None or serializer is None:
         return False
     try:
-        data = serializer.loads(cookie.value, max_age=int(auth.session_hours * 3600))
+        data = serializer.loads(cookie.value, max_age=math.ceil(auth.session_hours * 3600))
     except BadSignature:
         return False
     return session_holds_login(data, app.secret_key, parts.password_hash.current(), auth.session_hours)

@@ -137,6 +137,8 @@ def test_logging_out_ends_the_login_and_takes_the_csrf_token(make_app):
     client = make_app().test_client()
     log_in(client)
     token = page_token(client)
+    login_page = client.get("/login", headers=HTML).get_data(as_text=True)
+    assert "You are logged in" in login_page and 'type="password"' not in login_page
     assert_error_shape(client.post("/logout", headers={"Accept": "application/json"}), 403)
     assert_error_shape(client.post(ACTION, headers={"X-CSRFToken": token}), 404)  # still logged in
     out = client.post("/logout", data={"csrf_token": token})
