@@ -17,7 +17,7 @@ from datetime import timedelta
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from itsdangerous import BadSignature
 
@@ -84,7 +84,7 @@ def _close_reads_unless_allowed():
     if request.endpoint in OPEN_ENDPOINTS or may_read():
         return None
     if wants_json():
-        return error_response(401, READ_REFUSAL)
+        abort(401, description=READ_REFUSAL)  # with WWW-Authenticate, as errors.py answers a 401
     return redirect(url_for("login.page", next=request.full_path.rstrip("?")))
 
 
@@ -93,7 +93,7 @@ def local_path(target: str | None) -> str:
     that a link cannot send a person elsewhere (``//evil``, ``https://evil``, ``/\\evil``)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return "/"
-    if any(ord(character) < 0x20 or character == "\\" for character in target):
+    if any(ord(character) < 0x20 or character in "\\\x7f" for character in target):
         return "/"
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else "/"

@@ -309,7 +309,10 @@ def test_closed_reads_send_browsers_to_the_login_and_refuse_programs(make_app):
         assert browser.status_code == 302, path
         assert next_of(browser.headers["Location"]) == path
     for path in READS:  # a program, and a browser on an API path
-        assert_error_shape(client.get(path, headers={"Accept": "application/json"}), 401)
+        refused = client.get(path, headers={"Accept": "application/json"})
+        assert_error_shape(refused, 401)
+        assert refused.headers["WWW-Authenticate"] == 'Bearer realm="appliance"'
+
         assert client.get(path, headers=HTML).status_code == (302 if path in PAGES else 401)
     followed = client.get("/ci?repo=app", headers=HTML)
     assert next_of(followed.headers["Location"]) == "/ci?repo=app"
