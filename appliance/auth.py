@@ -47,14 +47,24 @@ def role_token(config: Config, role: str) -> str:
     configured = configured_token(config, role)
     if configured is not None:
         return configured.reveal()
-    path = token_file(config, role)
+    return generated_secret(token_file(config, role))
+
+
+def session_key(config: Config) -> str:
+    """The key that signs the login's session cookies, generated once like the tokens: sessions
+    outlive a restart, and removing the file logs everybody out."""
+    return generated_secret(config.data_dir / SECRETS_DIR / "session-key")
+
+
+def generated_secret(path: Path) -> str:
+    """The random secret kept in ``path`` (in the data directory's ``secrets/``), made on first use."""
     try:
         existing = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         existing = ""
     if existing:
         return existing
-    private_directory(config.data_dir, SECRETS_DIR)
+    private_directory(path.parent.parent, path.parent.name)
     token = secrets.token_urlsafe(32)
     # Written to a private temporary file, then renamed: never readable by others, never half-written.
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
@@ -103,7 +113,10 @@ class Requirement:
         """None when ``token`` may make the call, else the status and message of the refusal."""
         held = credentials.roles_of(token)
         if not held:
-            return 401, f"this call changes state: send Authorization: Bearer <token>, {self.takes}"
+            return 401, (
+                f"this call changes state: send Authorization: Bearer <token>, {self.takes} "
+                "(people: log in at /login)"
+            )
         if not held & self.allowed:
             return 403, f"this call takes {self.takes}, not the {' or '.join(sorted(held))} token"
         return None

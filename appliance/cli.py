@@ -105,6 +105,49 @@ def config_show(config: Config) -> None:
     click.echo(config_module.to_toml(config), nl=False)
 
 
+@main.command("passwd")
+@click.option(
+    "--print",
+    "print_only",
+    is_flag=True,
+    help="Only print the password_hash line (for Ansible and the like); change no file.",
+)
+@with_config
+def passwd(config: Config, print_only: bool) -> None:
+    """Set the password people log in with: its hash into [auth] password_hash.
+
+    Asked twice without echo on a terminal; otherwise one line is read from standard input, so a
+    script can pipe it in. Never an argument: arguments are visible to every user of the machine.
+    """
+    from appliance.login import hash_password, password_problem
+    from appliance.passwd import password_hash_line, write_password_hash
+
+    if sys.stdin.isatty():
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if problem := password_problem(password):
+        raise click.ClickException(problem)
+    password_hash = hash_password(password)
+    if print_only:
+        click.echo(password_hash_line(password_hash))
+        return
+    if config.file is None:
+        raise click.ClickException(
+            f"there is no configuration file to write to ({config.source}): name one with --config, "
+            "or use --print and put the line into [auth] yourself"
+        )
+    try:
+        write_password_hash(config.file, password_hash)
+    except (config_module.ConfigError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{config.file}: password set; the server takes it at its next request, and logins made "
+        "with the old password end",
+        err=True,
+    )
+
+
 @main.group("stack", invoke_without_command=True)
 @click.pass_context
 def stack_group(ctx: click.Context) -> None:

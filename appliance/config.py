@@ -75,8 +75,42 @@ class ServerConfig:
     )
 
 
+# What werkzeug.security.generate_password_hash makes (``appliance passwd``): the method with its
+# parameters, the salt, the hex digest. Checked here without werkzeug, which a build box lacks.
+PASSWORD_HASH = re.compile(r"(scrypt:\d+:\d+:\d+|pbkdf2:sha(256|512):\d+)\$[A-Za-z0-9]+\$[0-9a-f]{64,}")
+
+
+def password_hash_problem(value: str) -> str | None:
+    if value == "" or PASSWORD_HASH.fullmatch(value):
+        return None
+    return (
+        "must be a password hash as `appliance passwd` writes it (scrypt:N:r:p$salt$hex or "
+        "pbkdf2:sha256:N$salt$hex), not a password: run `appliance passwd`"
+    )
+
+
 @dataclass(frozen=True)
 class AuthConfig:
+    password_hash: str = setting(
+        "",
+        "The hash of the password people log in with to change things from the pages; "
+        "`appliance passwd` sets it. Empty: nobody can log in, only tokens change state.",
+        password_hash_problem,
+        conceal=True,
+    )
+    public_status: bool = setting(
+        True,
+        "Whether the pages and read-only API calls are open to anyone on the network; false: they "
+        "take the login or any role's token too (`/healthz` and `/login` stay open).",
+    )
+    session_hours: float = setting(
+        12.0, "How long a login lasts, from the moment of logging in, in hours.", positive
+    )
+    secure_cookie: bool = setting(
+        False,
+        "Send the login's cookie over HTTPS only: set it when a proxy serves the appliance over "
+        "HTTPS; on a LAN over plain HTTP the login would not work with it.",
+    )
     token: Secret | None = setting(
         None,
         "The admin's API token, which every state-changing call takes, sent as "

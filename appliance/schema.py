@@ -65,10 +65,12 @@ def setting(
     check: typing.Callable[[Any], str | None] | None = None,
     *,
     required: bool = False,
+    conceal: bool = False,
 ) -> Any:
     """A documented key; ``check`` returns a problem as text, or None when the value is fine. A
-    ``required`` key must be given, and not empty, in every table of its section."""
-    metadata = {"help": help, "check": check, "required": required}
+    ``required`` key must be given, and not empty, in every table of its section. A ``conceal``ed
+    key's value is never repeated in a problem: a person may have put a password there."""
+    metadata = {"help": help, "check": check, "required": required, "conceal": conceal}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -124,7 +126,7 @@ def build(cls: type, raw: dict[str, Any], prefix: str, base_dir: Path) -> Any:
         check = f.metadata.get("check")
         problem = check(values[key]) if check else None
         if problem:
-            raise KeyProblem(dotted, f"{problem}, got {value!r}")
+            raise KeyProblem(dotted, problem if f.metadata.get("conceal") else f"{problem}, got {value!r}")
     for key, (f, _hint) in known.items():
         if f.metadata.get("required") and not values.get(key):
             raise KeyProblem(f"{prefix}{key}", "must be set" + (f", got {raw[key]!r}" if key in raw else ""))

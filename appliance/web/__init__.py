@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -15,6 +16,7 @@ from appliance.web import (
     feeds,
     health,
     inputs,
+    login,
     monitor,
     progress,
     progress_pages,
@@ -38,6 +40,7 @@ def create_app(config: Config) -> Flask:
     app.extensions["appliance"] = Services.open(config)
     app.jinja_env.globals["version"] = __version__
     errors.init_app(app)
+    login.init_app(app)
     for module in (health, status, monitor, ci, feeds, progress, progress_pages, showroom):
         app.register_blueprint(module.bp)
     return app
@@ -56,7 +59,12 @@ class Server:
         self.services: Services = self.app.extensions["appliance"]
         reports = ReportPath(self.services.progress, self.services.reporters)
         self.gateway = Gateway(
-            self.app, self.services.bus, config.server.threads, config.server.max_streams, reports
+            self.app,
+            self.services.bus,
+            config.server.threads,
+            config.server.max_streams,
+            reports,
+            may_read=functools.partial(login.stream_reader_allowed, self.app),
         )
         self.uvicorn = Uvicorn(
             self.gateway,

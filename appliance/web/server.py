@@ -33,6 +33,7 @@ from flask import Flask, request
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from appliance.events import EventBus
+from appliance.web.auth import READ_REFUSAL
 from appliance.web.errors import error_body
 from appliance.web.inputs import MAX_BODY_BYTES
 from appliance.web.reports import ReportPath, report_parser
@@ -188,10 +189,17 @@ class Gateway:
     (``reports.py``) on the loop, the rest through Flask."""
 
     def __init__(
-        self, app: Flask, bus: EventBus, threads: int, max_streams: int, reports: ReportPath | None = None
+        self,
+        app: Flask,
+        bus: EventBus,
+        threads: int,
+        max_streams: int,
+        reports: ReportPath | None = None,
+        may_read: Callable[[dict[bytes, bytes]], bool] = lambda headers: True,
     ):
         self.app = app
         self.reports = reports
+        self.may_read = may_read  # whether a request's headers may open /events ([auth] public_status)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="request")
         self.streams = EventStreams(bus, max_streams)
         self.max_waiting = threads * 4
@@ -202,7 +210,15 @@ class Gateway:
         if scope["type"] != "http":
             return
         if scope["path"] == "/events":
-            await self.streams(scope, receive, send)
+            if self.may_read(dict(scope["headers"])):
+                await self.streams(scope, receive, send)
+            else:
+                await send_json(
+                    send,
+                    401,
+                    READ_REFUSAL,
+                    [(b"www-authenticate", b'Bearer realm="appliance"')],
+                )
         else:
             await self._request(scope, receive, send)
 

@@ -22,6 +22,7 @@ from appliance.ci.webhooks import Webhooks
 from appliance.config import Config
 from appliance.db import Database
 from appliance.events import EventBus
+from appliance.login import LoginThrottle, PasswordHash
 from appliance.monitor.report import LatestReport
 from appliance.progress.reporters import Reporters
 from appliance.progress.tracker import Tracker
@@ -50,7 +51,9 @@ class Services:
     reporters: Reporters
     stack_watcher: StackWatcher
     showroom: Showroom | None  # None unless [showroom] enabled
+    password_hash: PasswordHash  # the login's, as the configuration file has it now
     monitor: LatestReport = field(default_factory=LatestReport)
+    logins: LoginThrottle = field(default_factory=LoginThrottle)  # failed logins, slowed
     started: float = field(default_factory=time.monotonic)
 
     @classmethod
@@ -81,6 +84,7 @@ class Services:
             Reporters(credentials, config.progress),
             stack_watcher,
             showroom(config, bus),
+            PasswordHash(config),
         )
 
     def close(self) -> None:

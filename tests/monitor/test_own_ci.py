@@ -69,12 +69,25 @@ def ci_server(start_server) -> ApplianceServer:
 
 
 @contextmanager
-def followed(server: ApplianceServer) -> Iterator[RunningMonitor]:
+def followed(server: ApplianceServer, token: str | None = None) -> Iterator[RunningMonitor]:
     """The monitor following the own-CI feed of ``server``, with a short back-off."""
     with followed_feed(
-        OwnCIFeed(server.url, ["app"], STALE_AFTER, first_retry=0.05, max_retry=0.2), STALE_AFTER
+        OwnCIFeed(server.url, ["app"], STALE_AFTER, token=token, first_retry=0.05, max_retry=0.2), STALE_AFTER
     ) as running:
         yield running
+
+
+@pytest.mark.slow
+def test_with_closed_reads_the_feed_reads_with_the_monitors_token(start_server):
+    server = start_server(ci_config([REPO]) + "\n[auth]\npublic_status = false\n")
+    runner = Runner(server)
+    monitor_token = (server.data_dir / "secrets" / "monitor-token").read_text().strip()
+    with followed(server, monitor_token) as running:
+        running.shows(State.UNKNOWN, "LIGHT_BLUE")
+        runner.build("a", "failed")
+        running.shows(State.FAILURE, "RED")
+    with followed(server) as refused:  # without it: the server refuses the feed
+        wait_until(lambda: "HTTP 401" in (refused.source()["error"] or ""), what="the feed refused")
 
 
 @pytest.mark.slow

@@ -40,6 +40,7 @@ class Accepted:
     role: str | None = None  # whose token it sends
     showroom: bool = False  # needs a showroom (seeded_app has none): tests/web/test_showroom.py
     signed: bool = False  # a webhook delivery, signed with the repository's secret
+    person: bool = False  # a person's form, taking the session's CSRF token: tests/web/test_login.py
     query: dict[str, str] = field(default_factory=dict)
     json: object = None
     data: bytes | None = None
@@ -97,6 +98,9 @@ ACCEPTED = {
     "showroom.stop": Accepted(role="admin", showroom=True),
     "showroom.destroy": Accepted(role="admin", showroom=True),
     "showroom.logs": Accepted(showroom=True),
+    "login.page": Accepted(),
+    "login.login": Accepted(person=True),
+    "login.logout": Accepted(person=True),
 }
 PATH_VALUES = {
     "build_id": "1", "attempt": "1", "name": "r1", "repo": "app", "filename": "style.css", "pk": "1"
@@ -199,8 +203,8 @@ def another_method(route: Route) -> Request:
 
 
 def without_credentials(route: Route) -> Request | None:
-    if route.method == "GET":
-        return None  # reading needs none
+    if route.method == "GET" or ACCEPTED[route.rule.endpoint].person:
+        return None  # reading needs none; a form without its CSRF token is a 403
     return replace(route.accepted, headers={})
 
 
@@ -243,7 +247,9 @@ FAILURES = [
 
 # The showroom's demo routes need a real showroom, which seeded_app has not: tests/web/test_showroom.py
 # sends each of them its accepted request.
-@pytest.mark.parametrize("endpoint", sorted(e for e, accepted in ACCEPTED.items() if not accepted.showroom))
+@pytest.mark.parametrize(
+    "endpoint", sorted(e for e, accepted in ACCEPTED.items() if not (accepted.showroom or accepted.person))
+)
 def test_the_request_each_case_changes_is_accepted(seeded_app, endpoint):
     """So that each failing case fails for the one thing it changed."""
     [route] = [route for route in routes(seeded_app) if route.rule.endpoint == endpoint]

@@ -29,6 +29,9 @@ ROUTE_ROLES = {
     ("DELETE", "/api/showroom/demos/<name>"): "admin",
     # Signed with the repository's secret instead (tests/ci/test_webhooks.py).
     ("POST", "/api/ci/hooks/<repo>"): None,
+    # A person's, with the password or the session, and the CSRF token (tests/web/test_login.py).
+    ("POST", "/login"): None,
+    ("POST", "/logout"): None,
 }
 PATH_VALUES = {"name": "r1", "build_id": 1, "attempt": 1, "repo": "app"}
 READING = {"GET", "HEAD", "OPTIONS"}

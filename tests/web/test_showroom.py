@@ -6,6 +6,7 @@ page's part, and a server whose showroom is off."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import urllib.request
 from contextlib import closing
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from appliance.login import hash_password
 from appliance.showroom.demos import RESERVED_PARAMS
 from appliance.web import create_app
 from appliance.web.showroom import OFF
@@ -597,14 +599,14 @@ def test_a_showroom_that_is_off_says_how_to_turn_it_on(app, client):
 # --- in a browser -------------------------------------------------------------------------------
 
 
-def server_with(daemon, start_server):
-    """``appliance server`` with the daemon's showroom."""
+def server_with(daemon, start_server, extra: str = ""):
+    """``appliance server`` with the daemon's showroom, and ``extra`` TOML after it."""
     showroom = daemon.config.showroom
     return start_server(
         "\n[showroom]\nenabled = true\n"
         f"recipes = {toml_value(str(showroom.recipes))}\n"
         f"directory = {toml_value(str(showroom.directory))}\n"
-        f"port_base = {showroom.port_base}\nports = {showroom.ports}\n"
+        f"port_base = {showroom.port_base}\nports = {showroom.ports}\n" + extra
     )
 
 
@@ -701,6 +703,50 @@ def test_a_demo_that_does_not_stay_up_is_said_so_on_the_page(daemon, start_serve
     )
     assert "error2 exits at once" in output.inner_text()
     page.screenshot(path=tmp_path / "showroom-fatal.png", full_page=True)
+
+
+@pytest.mark.slow
+def test_a_person_logs_in_deploys_and_stops_a_demo_and_logs_out_in_a_browser(
+    daemon, start_server, browser, tmp_path
+):
+    password = "the showroom's password"  # noqa: S105 - the test's own
+    extra = f'\n[auth]\npublic_status = false\npassword_hash = "{hash_password(password)}"\n'
+    server = server_with(daemon, start_server, extra)
+    page = browser.new_page()
+    page.goto(server.url + "/showroom")  # closed: sent to the login page, and back after it
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.fill("#password", "not the password")
+    page.click("#login-button")
+    assert page.locator("#login-error").inner_text() == "Wrong password."
+    page.fill("#password", password)
+    page.click("#login-button")
+    page.wait_for_url(server.url + "/showroom")
+    page.wait_for_selector('#live[data-state="open"]')  # /events takes the cookie too
+    assert page.locator("#showroom-token").count() == 0  # no token to paste while logged in
+    cookie = next(c for c in page.context.cookies() if c["name"] == "appliance_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+
+    page.select_option("#deploy-type", "testapache")
+    page.fill("#deploy-name", "web")
+    page.click("#deploy-button")
+    demo = page.locator('tbody[data-demo="web"]')
+    demo.locator(".state").wait_for()
+    demo.locator('button[data-action="start"]').click()
+    page.wait_for_function(f"() => {state_on('web')} === 'RUNNING'")
+    demo.locator('button[data-action="stop"]').click()
+    page.wait_for_function(f"() => {state_on('web')} === 'STOPPED'")
+    assert demo.locator(".demo-error").is_hidden()
+    page.screenshot(path=tmp_path / "showroom-logged-in.png", full_page=True)
+
+    page.click("#logout")
+    page.wait_for_url(server.url + "/login")
+    assert page.locator("#login-link").count() == 1
+    page.goto(server.url + "/showroom")
+    page.wait_for_url(re.compile(r"/login\?next="))  # logged out: closed again
+    # The cookie of before the logout is refused the change it made.
+    headers = {"Accept": "application/json"}
+    status, body = http_json(f"{server.url}/api/showroom/demos/web/start", "POST", {}, headers)
+    assert status == 401, body
 
 
 def _answers(url: str) -> bool:

@@ -80,6 +80,7 @@ class EventFeed:
         server_url: str,
         stale_after: float,
         *,
+        token: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         first_retry: float = FIRST_RETRY_SECONDS,
         max_retry: float = MAX_RETRY_SECONDS,
@@ -99,7 +100,8 @@ class EventFeed:
         self._lost_at = clock()  # since when it has not been connected
         self._stream: EventStream | None = None  # the one being followed, for close()
         self._thread: threading.Thread | None = None
-        self._client = Client(self.server_url, None, timeout=CONNECT_TIMEOUT_SECONDS)
+        # The monitor's token: with [auth] public_status = false, reading takes one.
+        self._client = Client(self.server_url, token, timeout=CONNECT_TIMEOUT_SECONDS)
 
     # --- what a kind of feed says ---------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from appliance.auth import role_token
 from appliance.ci.statuses import ACTIVE, ERROR, FAILED, PASSED, TIMED_OUT
 from appliance.config import Config
 from appliance.monitor.settings import own_ci_repos
@@ -53,7 +54,10 @@ RECENT_BUILDS = 100  # read per repository at each connection, and kept (with th
 def own_ci_feed(config: Config) -> OwnCIFeed | None:
     """The feed for ``[monitor] own_ci``, when it shows any repository."""
     repos = own_ci_repos(config.monitor, config.ci)
-    return OwnCIFeed(config.server_url, repos, config.monitor.stale_after) if repos else None
+    if not repos:
+        return None
+    token = role_token(config, "monitor")
+    return OwnCIFeed(config.server_url, repos, config.monitor.stale_after, token=token)
 
 
 def progress(build: dict[str, Any]) -> tuple[int, int]:
@@ -153,7 +157,7 @@ class OwnCIFeed(EventFeed):
         stale_after: float,
         **timing: Any,
     ):
-        """``timing``: the feed's clock and waits, as ``EventFeed`` takes them."""
+        """``timing``: the feed's token, clock and waits, as ``EventFeed`` takes them."""
         super().__init__(server_url, stale_after, **timing)
         self.sources = [OwnCISource(self, repo) for repo in repos]
         self._repos = {repo: RepoBuilds(repo) for repo in repos}

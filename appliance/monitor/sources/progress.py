@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from appliance.auth import role_token
 from appliance.config import Config
 from appliance.monitor.sources import Reading, SourceRefused, building_after, expect, expect_object
 from appliance.monitor.sources.feed import IDLE_SECONDS, EventFeed, FedSource
@@ -59,7 +60,12 @@ def progress_feed(config: Config) -> ProgressFeed | None:
     """The feed for ``[monitor] progress``, when it is on."""
     if not config.monitor.progress:
         return None
-    return ProgressFeed(config.server_url, config.monitor.stale_after, config.progress.interrupted_after)
+    return ProgressFeed(
+        config.server_url,
+        config.monitor.stale_after,
+        config.progress.interrupted_after,
+        token=role_token(config, "monitor"),
+    )
 
 
 def verdict(counts: dict[str, int], status: str) -> State | None:
@@ -181,7 +187,7 @@ class ProgressFeed(EventFeed):
         wall_clock: Callable[[], float] = time.time,
         **timing: Any,
     ):
-        """``timing``: the feed's clock and waits, as ``EventFeed`` takes them."""
+        """``timing``: the feed's token, clock and waits, as ``EventFeed`` takes them."""
         super().__init__(server_url, stale_after, **timing)
         self.interrupted_after = interrupted_after
         self.wall_clock = wall_clock  # only to tell how long ago a machine reported, at a connection

@@ -1,11 +1,13 @@
 // The showroom page: each demo's rows change in place as `showroom` events arrive on /events (the
-// showroom announces its demos after every change), and the buttons call the JSON API with the
-// admin token a person pasted, kept in sessionStorage (this tab only). A demo's link is made from
+// showroom announces its demos after every change), and the buttons call the JSON API: logged in,
+// with the session's cookie and the page's CSRF token (X-CSRFToken); else with the admin token a
+// person pasted, kept in sessionStorage (this tab only). A demo's link is made from
 // the host the page was opened on, as the server makes it (appliance/web/showroom.py).
 "use strict";
 
 const SR_TOKEN_KEY = "appliance.showroom.token";
-const srToken = document.getElementById("showroom-token");  // none while the showroom is off
+const srToken = document.getElementById("showroom-token");  // none while logged in, or the showroom is off
+const srCsrf = document.querySelector('meta[name="csrf-token"]');  // there while logged in
 
 function srElement(tag, className, text) {
   const node = document.createElement(tag);
@@ -25,8 +27,12 @@ function srPath(name) {
 // A call to the API: its JSON answer, or an Error with the server's message (and its answer).
 async function srCall(method, path, body) {
   const headers = { Accept: "application/json" };
-  const token = srToken.value.trim();
-  if (token) { headers.Authorization = "Bearer " + token; }
+  const token = srToken ? srToken.value.trim() : "";
+  if (token) {
+    headers.Authorization = "Bearer " + token;
+  } else if (srCsrf && method !== "GET") {
+    headers["X-CSRFToken"] = srCsrf.content;
+  }
   const options = { method, headers };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -253,10 +259,12 @@ function srFollowForm(srForm) {
 
 // --- the page -------------------------------------------------------------------------------------
 
-if (srToken) {
-  srToken.value = sessionStorage.getItem(SR_TOKEN_KEY) || "";
-  srToken.addEventListener("input", () => sessionStorage.setItem(SR_TOKEN_KEY, srToken.value.trim()));
-  document.getElementById("token-form").addEventListener("submit", (event) => event.preventDefault());
+if (document.getElementById("demos")) {
+  if (srToken) {
+    srToken.value = sessionStorage.getItem(SR_TOKEN_KEY) || "";
+    srToken.addEventListener("input", () => sessionStorage.setItem(SR_TOKEN_KEY, srToken.value.trim()));
+    document.getElementById("token-form").addEventListener("submit", (event) => event.preventDefault());
+  }
   document.getElementById("demos").addEventListener("click", srAct);
   // "toggle" does not bubble: it is caught on its way down.
   document.addEventListener("toggle", srToggled, true);
