@@ -529,7 +529,7 @@ def test_the_examples_commented_settings_are_valid(root, boot):
     (boot / "appliance.toml").write_text("\n".join(uncommented) + "\n")
     settings = read_boot_file(boot / "appliance.toml", root)
     assert settings.hostname and settings.timezone and settings.wifi and settings.ssh
-    assert settings.appliance_tables == ["lamp", "monitor"]
+    assert settings.appliance_tables == ["auth", "lamp", "monitor"]
 
 
 def test_the_example_is_in_the_package_data():
