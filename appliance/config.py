@@ -58,6 +58,11 @@ class ServerConfig:
         "Where other programs (the image's first boot) leave notices for the status page, one JSON "
         "file each.",
     )
+    hide_names: bool = setting(
+        False,
+        "Leave out who broke a build (the author of its commit) on the wall at `/` and in "
+        "`/api/status`, as wall boards in shared rooms often want; `/ci` still names authors.",
+    )
 
 
 @dataclass(frozen=True)
