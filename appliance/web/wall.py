@@ -156,10 +156,13 @@ def machine_tiles(views: PageViews) -> list[dict[str, Any]]:
 
 
 def _run_tile(run: dict[str, Any]) -> dict[str, Any]:
+    failed = sum(run["counts"].get(status, 0) for status in FAILED_TESTS)
     return {
         "id": run["pk"],
         "status": run["status"],
-        "tone": run_tone(run["status"]),
+        # A run still going is already red once a test failed; its status says it goes on.
+        "tone": "bad" if failed else run_tone(run["status"]),
+        "failed": failed,
         "done": run["done"],
         "total": run["total"],
         "percent": round(100 * run["done"] / run["total"], 1) if run["total"] else 0,

@@ -193,7 +193,8 @@ def expected_from(status: dict) -> dict:
                     machine["name"],
                     run["status"],
                     "",
-                    f"{run['done']} of {run['total']} done",
+                    f"{run['done']} of {run['total']} done"
+                    + (f", {run['failed']} failed" if run["failed"] else ""),
                     f"run #{run['id']}",
                 ]
                 if (run := machine["run"])

@@ -36,7 +36,8 @@ def build(client, auth, sha: str, author: str, status: str) -> int:
 @pytest.fixture
 def make_wall(tmp_path):
     """The app with the monitor's report, repository ``app`` built three times (passed, then
-    failed by Bob, then failed by Cy) and one test machine two tests into its run."""
+    failed by Bob, then failed by Cy), a test machine two tests into its run and one whose first
+    test failed."""
     made = []
 
     def make(hide_names: bool = False):
@@ -59,6 +60,9 @@ def make_wall(tmp_path):
         for name in ("01_01_test_lamp.py", "01_02_test_lamp.py"):
             reports += [("test_start", start(name, machine="bench #1"), 202)]
             reports += [("test_stop", stop(name, "passed", machine="bench #1"), 202)]
+        reports += [("dry_run", dry_run("bench #2"), 201)]
+        reports += [("test_start", start("01_01_test_lamp.py", machine="bench #2"), 202)]
+        reports += [("test_stop", stop("01_01_test_lamp.py", "failed", machine="bench #2"), 202)]
         for path, body, expected in reports:
             assert client.post(f"/tm_api/{path}/", json=body, headers=report).status_code == expected
         return application
@@ -75,9 +79,15 @@ def test_a_broken_repository_says_since_when_and_whose_commit_broke_it(make_wall
     assert (repo["status"], repo["tone"], repo["link"]) == ("failed", "bad", "/ci/builds/2")
     assert repo["broken_by"] == "Bob Breaker"  # the first failure after a pass, not the latest
     assert repo["broken_for"] == "under a minute" and repo["latest"]["id"] == 3
-    [machine] = status["machines"]
-    assert machine["name"] == "bench #1"
-    assert (machine["run"]["done"], machine["run"]["total"], machine["run"]["tone"]) == (2, 4, "busy")
+    passing, failing = status["machines"]
+    assert passing["name"] == "bench #1"
+    assert (passing["run"]["done"], passing["run"]["total"], passing["run"]["tone"]) == (2, 4, "busy")
+    # Still going, and red already: a test failed.
+    assert (failing["run"]["status"], failing["run"]["failed"], failing["run"]["tone"]) == (
+        "waiting",
+        1,
+        "bad",
+    )
     assert wall.is_empty(status) is False
     assert b"getting-started" not in client.get("/").data
 

@@ -10,6 +10,27 @@
   let again = false;
   let lastRead = 0;
 
+  // A TV never scrolls: in the kiosk, the type is made as large as fits the screen, found by
+  // halving (eight layouts at most), between a quarter of the stylesheet's size and all of it;
+  // smaller type puts more tiles in each row.
+  function fitKiosk() {
+    if (!document.body.classList.contains("kiosk")) { return; }
+    const main = document.querySelector("main");
+    const fits = (size) => {
+      main.style.fontSize = `${size}px`;
+      return document.documentElement.scrollHeight <= innerHeight;
+    };
+    main.style.fontSize = "";
+    let high = parseFloat(getComputedStyle(main).fontSize);
+    if (fits(high)) { return; }
+    let low = high / 4;
+    for (let step = 0; step < 8; step++) {
+      const middle = (low + high) / 2;
+      if (fits(middle)) { low = middle; } else { high = middle; }
+    }
+    fits(low);
+  }
+
   async function refresh() {
     if (reading) { again = true; return; }
     reading = true;
@@ -21,7 +42,10 @@
       const answer = await fetch(location.pathname + location.search, { headers: { Accept: "text/html" } });
       if (answer.ok) {
         const fresh = new DOMParser().parseFromString(await answer.text(), "text/html").getElementById("wall");
-        if (fresh) { document.getElementById("wall").replaceWith(fresh); }
+        if (fresh) {
+          document.getElementById("wall").replaceWith(fresh);
+          fitKiosk();
+        }
       }
     } catch (error) {
       // The server went away between the event and the read: the live badge says so, and the
@@ -32,6 +56,8 @@
     }
   }
 
+  fitKiosk();
+  addEventListener("resize", fitKiosk);
   for (const topic of ["monitor", "stack", "showroom", "progress.run", "ci.repo"]) {
     live.on(topic, refresh);
   }
