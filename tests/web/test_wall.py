@@ -129,6 +129,15 @@ def test_an_empty_appliance_says_what_to_paste_and_the_lines_load(client, tmp_pa
     assert result.exit_code == 0 and "--machines" in result.output
 
 
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(0, "under a minute"), (59, "under a minute"), (60, "1 min"), (3599, "59 min"), (3600, "1 h 0 min"),
+     (2 * 3600 + 5 * 60 + 59, "2 h 5 min"), (86399, "23 h 59 min"), (3 * 86400 + 4 * 3600 + 3599, "3 d 4 h")],
+)  # fmt: skip
+def test_durations_are_said_in_words_a_room_reads(seconds, words):
+    assert wall.duration_words(seconds) == words
+
+
 # --- contrast (WCAG 2.x) -------------------------------------------------------------------------
 
 # Every (text, background) pair of custom properties that style.css draws text with.

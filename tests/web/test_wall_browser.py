@@ -4,6 +4,7 @@ phones, and axe-core's accessibility rules. Screenshots go to build/screenshots/
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -94,6 +95,22 @@ def test_the_wall_shows_events_live_and_asks_no_other_host(start_server, browser
     watched.page.screenshot(path=str(SCREENSHOTS / "wall-1280x800.png"), full_page=True)
     watched.page.set_viewport_size(PHONE)
     watched.page.screenshot(path=str(SCREENSHOTS / "wall-375x812.png"), full_page=True)
+    watched.assert_clean()
+
+
+def test_broken_for_grows_on_the_page_as_the_server_says_it(start_server, browser):
+    server = start_server()
+    now = datetime.now(UTC)
+    put_report(server, [{**source("integration"), "since": (now - timedelta(hours=2)).isoformat()}])
+    watched = Watched(browser, server, LAPTOP)
+    watched.page.clock.install(time=now)
+    watched.page.goto(server.url + "/")
+    broken = watched.page.locator('[data-source="integration"] .tile-broken')
+    assert broken.inner_text() == "broken for 2 h 0 min"  # the server's words (wall.py)
+    watched.page.clock.run_for("05:30")
+    assert broken.inner_text() == "broken for 2 h 5 min"  # the page's, after five minutes (status.js)
+    watched.page.clock.run_for(24 * 3600 * 1000)
+    assert broken.inner_text() == "broken for 1 d 2 h"
     watched.assert_clean()
 
 

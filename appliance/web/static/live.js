@@ -58,11 +58,22 @@ const live = (() => {
     }
   }
 
+  // The handlers a script registers at once share one stream, opened after that script ran.
+  let connecting = false;
+  function reconnectSoon() {
+    if (connecting) { return; }
+    connecting = true;
+    queueMicrotask(() => {
+      connecting = false;
+      if (source) { source.close(); }
+      connect();
+    });
+  }
+
   return {
     on(topic, handler) {
       handlers[topic] = handler;
-      if (source) { source.close(); }
-      connect();
+      reconnectSoon();
     },
     onReconnect(handler) {
       reconnectHandlers.push(handler);

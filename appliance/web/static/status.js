@@ -77,8 +77,7 @@
     for (const element of document.querySelectorAll("[data-since]")) {
       const since = Date.parse(element.dataset.since);
       if (!Number.isNaN(since)) {
-        const prefix = element.textContent.includes("at least") ? "broken for at least " : "broken for ";
-        element.textContent = prefix + durationWords(Math.max(0, (Date.now() - since) / 1000));
+        element.textContent = durationWords(Math.max(0, (Date.now() - since) / 1000));
       }
     }
   }, 30000);
