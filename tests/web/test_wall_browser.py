@@ -31,7 +31,7 @@ class Watched:
     for another host than the appliance's."""
 
     def __init__(self, browser, server: ApplianceServer, viewport: dict):
-        self.page = browser.new_page(viewport=viewport)
+        self.page = browser.new_page(viewport=viewport, locale="en-US", timezone_id="UTC")
         self.errors: list[str] = []
         self.foreign: list[str] = []
         self.here = urlsplit(server.url).netloc
@@ -84,6 +84,8 @@ def test_the_wall_shows_events_live_and_asks_no_other_host(start_server, browser
     tile = watched.page.locator('[data-source="integration"]')
     tile.wait_for()
     assert "Tests failed" in tile.inner_text() and "broken for" in tile.inner_text()
+    # The time in the browser's zone and language (here UTC, en-US), not the server's ISO 8601.
+    assert tile.locator("time").inner_text() == "Nov 22, 2026, 10:00 AM"
     assert watched.page.locator("#lamp-meaning").inner_text() == "Tests failed"
 
     report_dry_run(server, "bench #1")
@@ -170,6 +172,8 @@ def test_an_empty_appliance_shows_the_lines_to_paste(start_server, browser):
     assert [text.strip() for text in pasted.all_inner_texts()] == [
         text.strip() for text in (wall.FIRST_SOURCE, wall.FIRST_REPO, wall.SIMULATE_COMMAND)
     ]
+    watched.page.set_viewport_size(PHONE)
+    assert watched.page.evaluate("document.documentElement.scrollWidth <= innerWidth")
     watched.assert_clean()
 
 

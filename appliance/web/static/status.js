@@ -31,6 +31,15 @@
     fits(low);
   }
 
+  // The server writes times in ISO 8601 (UTC); a person reads them in the browser's own zone.
+  function localTimes() {
+    const format = new Intl.DateTimeFormat([], { dateStyle: "medium", timeStyle: "short" });
+    for (const element of document.querySelectorAll("#wall time[datetime]")) {
+      const moment = new Date(element.dateTime);
+      if (!Number.isNaN(moment.getTime())) { element.textContent = format.format(moment); }
+    }
+  }
+
   async function refresh() {
     if (reading) { again = true; return; }
     reading = true;
@@ -44,6 +53,7 @@
         const fresh = new DOMParser().parseFromString(await answer.text(), "text/html").getElementById("wall");
         if (fresh) {
           document.getElementById("wall").replaceWith(fresh);
+          localTimes();
           fitKiosk();
         }
       }
@@ -56,6 +66,7 @@
     }
   }
 
+  localTimes();
   fitKiosk();
   addEventListener("resize", fitKiosk);
   for (const topic of ["monitor", "stack", "showroom", "progress.run", "ci.repo"]) {
