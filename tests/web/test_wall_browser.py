@@ -12,7 +12,7 @@ import pytest
 
 from appliance.web import wall
 from tests.conftest import http_json
-from tests.harness import ApplianceServer
+from tests.harness import ApplianceServer, open_stream, read_until
 from tests.progress.conftest import dry_run
 
 pytestmark = pytest.mark.slow
@@ -123,9 +123,14 @@ def test_a_stale_wall_says_so_and_reads_itself_again_once_back(start_server, bro
     page.goto(server.url + "/")
     wait_live(watched)
     assert page.locator("#stale").is_hidden()
+    # Events the page receives, so that the id it reconnects with is past every event the
+    # restarted server will have: nothing is replayed to it.
+    for n in range(5):
+        put_report(server, [source(f"before {n}")])
+    page.locator('[data-source="before 4"]').wait_for()
 
     # The stream stays refused after the restart until the report below is in, so that the page
-    # can only learn of it by reading itself again when it reconnects, not from the event.
+    # can only learn of it by reading itself again when it reconnects, not from its event.
     page.route("**/events*", lambda route: route.abort())
     server.stop()
     page.wait_for_selector("#stale", state="visible")
@@ -136,12 +141,35 @@ def test_a_stale_wall_says_so_and_reads_itself_again_once_back(start_server, bro
     assert "is-stale" in page.locator("body").get_attribute("class")
 
     server.start()
-    put_report(server, [source("after restart", "success")], state="success")
-    page.unroute("**/events*")
-    page.wait_for_selector("#stale", state="hidden", timeout=60_000)
-    page.locator('[data-source="after restart"]').wait_for()
+    # Another listener takes the stack's first state (an event for the first listener only),
+    # which would otherwise make the page read itself again all the same.
+    stack_listener = open_stream(server.port, "/events?topic=stack")
+    try:
+        read_until(stack_listener, b"event: stack")
+        put_report(server, [source("after restart", "success")], state="success")
+        page.unroute("**/events*")
+        page.wait_for_selector("#stale", state="hidden", timeout=60_000)
+        page.locator('[data-source="after restart"]').wait_for()
+    finally:
+        stack_listener.close()
     assert page.locator("#lamp-meaning").inner_text() == "All good"
     watched.assert_clean()
+
+
+def test_a_page_refused_its_stream_tries_again_by_itself(start_server, browser):
+    # A 503 (too many streams, or a proxy's error page) ends an EventSource for good; live.js
+    # starts a new one after a back-off.
+    server = start_server()
+    watched = Watched(browser, server, LAPTOP)
+    page = watched.page
+    page.route("**/events*", lambda route: route.fulfill(status=503, body="busy"))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#stale", state="visible")
+    assert page.evaluate("document.getElementById('live').dataset.state") == "closed"
+    page.unroute("**/events*")
+    wait_live(watched)
+    assert page.locator("#stale").is_hidden()
+    assert watched.foreign == []
 
 
 def test_kiosk_fits_a_tv_without_navigation(start_server, browser):
