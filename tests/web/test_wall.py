@@ -181,6 +181,19 @@ def test_text_contrast_meets_wcag_aa(text, background):
     assert contrast(colours[text], colours[background]) >= 4.5, (text, background)
 
 
+def greyed(colour: str) -> str:
+    """``colour`` under CSS's ``grayscale(1)`` (Filter Effects: the luminance weights, on sRGB values)."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    grey = round(0.2126 * r + 0.7152 * g + 0.0722 * b)
+    return f"#{grey:02x}{grey:02x}{grey:02x}"
+
+
+@pytest.mark.parametrize(("text", "background"), TEXT_ON_BACKGROUND)
+def test_text_contrast_meets_wcag_aa_on_a_stale_wall_too(text, background):
+    colours = custom_properties(STYLE.read_text())
+    assert contrast(greyed(colours[text]), greyed(colours[background])) >= 4.5, (text, background)
+
+
 def test_every_text_colour_of_the_palette_is_checked():
     used = {name for pair in TEXT_ON_BACKGROUND for name in pair}
     assert set(custom_properties(STYLE.read_text())) - used == {"line"}  # borders only
