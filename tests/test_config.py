@@ -41,7 +41,8 @@ def test_a_file_sets_values_and_relative_paths_are_relative_to_the_file(tmp_path
         ("[server]\nport = 70000\n", "server.port: must be between 1 and 65535, got 70000"),
         (
             "[server]\nprot = 8080\n",
-            "server.prot: unknown key (known keys here: hide_names, host, max_streams, notices_dir, port, threads)",
+            "server.prot: unknown key (known keys here: hide_names, host, max_streams, notices_dir, port, "
+            "threads)",
         ),
         ("colour = 1\n", "colour: unknown key"),
         ("[lamp]\nbackend = 'ir'\n", "lamp.backend: unknown backend 'ir' (known: lirc, gpio, virtual)"),

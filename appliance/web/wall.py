@@ -117,23 +117,28 @@ def repo_tiles(views: CIViews, hide_names: bool, now: datetime) -> list[dict[str
         first_broken = streak[-1] if streak else None
         latest = builds[0] if builds else None
         verdict = verdicts[0]["status"] if verdicts else None
+        building = latest is not None and latest["status"] in ci_statuses.ACTIVE
         since = first_broken["finished_at"] if first_broken else None
         shown = first_broken or latest  # the build that broke it, else the latest
+        # Every verdict the wall reads is a failure, and there are older builds: it broke earlier
+        # than the wall looks, by a commit it does not know.
+        before_recent = bool(streak) and len(streak) == len(verdicts) and len(builds) == RECENT_BUILDS
         tiles.append(
             {
                 "name": repo["name"],
                 "branch": repo["branch"],
                 "status": verdict or "none",
-                "tone": build_tone(verdict),
-                "building": latest is not None and latest["status"] in ci_statuses.ACTIVE,
+                "tone": build_tone(latest["status"] if building and not verdict else verdict),
+                "building": building,
                 "latest": {"id": latest["id"], "status": latest["status"], "commit": latest["short_commit"]}
                 if latest
                 else None,
                 "since": since,
                 "broken_for": broken_for(since, now),
-                # Every kept build failed: it broke earlier than the wall looks.
-                "broken_before_recent": bool(streak) and len(streak) == len(verdicts) == RECENT_BUILDS,
-                "broken_by": None if hide_names or not first_broken else first_broken["author"],
+                "broken_before_recent": before_recent,
+                "broken_by": None
+                if hide_names or before_recent or not first_broken
+                else first_broken["author"],
                 "link": f"/ci/builds/{shown['id']}" if shown else "/ci",
             }
         )

@@ -16,14 +16,18 @@ from appliance.config import Config, ServerConfig, load_file
 from appliance.web import create_app, wall
 from tests.ci.conftest import admin_auth
 from tests.progress.conftest import dry_run, start, stop
+from tests.twins import parse
 from tests.web.test_status import RICH_REPORT, assert_page_shows_its_twin, put_report
 
 STYLE = Path(__file__).resolve().parents[2] / "appliance" / "web" / "static" / "style.css"
 
 
-def build(client, auth, sha: str, author: str, status: str) -> int:
-    """A commit of repository ``app`` built by runner r1 to ``status``, through the API."""
-    body = {"repo": "app", "commits": [{"sha": sha * 40, "author": author, "message": f"commit {sha}"}]}
+def build(client, auth, number: int, author: str, status: str) -> int:
+    """Commit ``number`` of repository ``app`` built by runner r1 to ``status``, through the API."""
+    body = {
+        "repo": "app",
+        "commits": [{"sha": f"{number:040x}", "author": author, "message": f"commit {number}"}],
+    }
     assert client.post("/api/ci/commits", json=body, headers=auth).status_code == 200
     assert client.post("/api/ci/runners/r1/register", json={"capacity": 1}, headers=auth).status_code == 200
     work = client.post("/api/ci/runners/r1/next?wait=0", headers=auth).json
@@ -50,9 +54,9 @@ def make_wall(tmp_path):
         made.append(application)
         put_report(application, RICH_REPORT)
         client, auth = application.test_client(), admin_auth(application)
-        build(client, auth, "a", "Ada Lovelace", "passed")
-        build(client, auth, "b", "Bob Breaker", "failed")
-        build(client, auth, "c", "Cy Coder", "failed")
+        build(client, auth, 1, "Ada Lovelace", "passed")
+        build(client, auth, 2, "Bob Breaker", "failed")
+        build(client, auth, 3, "Cy Coder", "failed")
         report = {
             "Authorization": "Bearer " + application.extensions["appliance"].credentials.tokens["progress"]
         }
@@ -90,6 +94,23 @@ def test_a_broken_repository_says_since_when_and_whose_commit_broke_it(make_wall
     )
     assert wall.is_empty(status) is False
     assert b"getting-started" not in client.get("/").data
+
+
+@pytest.mark.parametrize(
+    ("failed", "at_least"), [(wall.RECENT_BUILDS - 1, False), (wall.RECENT_BUILDS, True)]
+)
+def test_a_streak_longer_than_the_wall_reads_is_broken_for_at_least(make_ci_app, failed, at_least):
+    application = make_ci_app(repos=[CIRepoConfig(name="app", url="/srv/app.git")])
+    put_report(application, RICH_REPORT)
+    client, auth = application.test_client(), admin_auth(application)
+    build(client, auth, 0, "Ada", "passed")
+    for number in range(1, failed + 1):
+        build(client, auth, number, "Bob", "failed")
+    [repo] = assert_page_shows_its_twin(client)["repos"]
+    assert repo["broken_before_recent"] is at_least
+    text = "broken for at least under a minute" if at_least else "broken for under a minute"
+    assert text in parse(client.get("/").get_data(as_text=True)).one("li", data_repo="app").text
+    assert repo["broken_by"] == (None if at_least else "Bob")  # the first failure, when the wall sees it
 
 
 @pytest.mark.parametrize(("hide_names", "query"), [(True, ""), (False, "?names=0")])
