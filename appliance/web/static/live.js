@@ -78,5 +78,10 @@ const live = (() => {
     onReconnect(handler) {
       reconnectHandlers.push(handler);
     },
+    // Whether the stream is open now: while it is not, the server may be away, and a page's own
+    // reads wait for the reconnect handlers instead of failing.
+    isOpen() {
+      return source !== null && source.readyState === EventSource.OPEN;
+    },
   };
 })();

@@ -47,6 +47,10 @@
     const wait = lastRead + MIN_GAP_MS - Date.now();
     if (wait > 0) { await new Promise((resolve) => setTimeout(resolve, wait)); }
     lastRead = Date.now();
+    if (!live.isOpen()) {  // read again by onReconnect once the server is back
+      reading = false;
+      return;
+    }
     try {
       const answer = await fetch(location.pathname + location.search, { headers: { Accept: "text/html" } });
       if (answer.ok) {
