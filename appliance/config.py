@@ -73,6 +73,11 @@ class ServerConfig:
         "The status page warns when the data directory's filesystem is this full (percent).",
         percent,
     )
+    hide_names: bool = setting(
+        False,
+        "Leave out who broke a build (the author of its commit) on the wall at `/` and in "
+        "`/api/status`, as wall boards in shared rooms often want; `/ci` still names authors.",
+    )
 
 
 # What werkzeug.security.generate_password_hash makes (``appliance passwd``): the method with its

@@ -45,8 +45,8 @@ def test_a_file_sets_values_and_relative_paths_are_relative_to_the_file(tmp_path
         ),
         (
             "[server]\nprot = 8080\n",
-            "server.prot: unknown key (known keys here: cc_xml_sources, disk_warning_percent, host, "
-            "max_streams, notices_dir, port, threads)",
+            "server.prot: unknown key (known keys here: cc_xml_sources, disk_warning_percent, "
+            "hide_names, host, max_streams, notices_dir, port, threads)",
         ),
         ("colour = 1\n", "colour: unknown key"),
         ("[lamp]\nbackend = 'ir'\n", "lamp.backend: unknown backend 'ir' (known: lirc, gpio, virtual)"),

@@ -100,10 +100,13 @@ def test_events_follow_a_build_its_log_and_its_runner(make_dispatcher):
     assert seen == [
         ("ci.runner", "idle"),
         ("ci.build", "queued"),
+        ("ci.repo", "queued"),
         ("ci.build", "running"),
+        ("ci.repo", "running"),
         ("ci.runner", "busy"),
         ("ci.log", 3),
         ("ci.build", "passed"),
+        ("ci.repo", "passed"),
         ("ci.runner", "idle"),
     ]
 

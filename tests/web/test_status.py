@@ -18,6 +18,10 @@ NOT_ON_THE_PAGE = {
     "monitor.driver.resend_seconds",
     "monitor.sources[].checked_at",
     "monitor.sources[].detail",
+    "names_hidden",  # shown by the names missing
+    "repos[].since",  # the moment behind broken_for, kept for the page to count on
+    "repos[].latest.id",  # in the latest build's words
+    "machines[].run.percent",  # the bar's width
     "stack.error",  # the page says supervisord is not reachable at its socket
     "stack.socket",  # named only while supervisord is not reachable
     "stack.programs[].group",  # part of the name
@@ -151,11 +155,12 @@ def expected_from(status: dict) -> dict:
         "sources": [
             {
                 "name": source["name"],
-                "state": f"state-{source['state']}",
+                "state": f"tone-{source['tone']} state-{source['state']}",
                 "texts": [
                     source["name"],
                     source["kind"],
                     source["meaning"],
+                    *([f"broken for {source['broken_for']}"] if source["broken_for"] else []),
                     *([source["error"]] if source["error"] else []),
                     *([f"since {source['since']}"] if source["since"] else []),
                     *(["open"] if source["link"] else []),
@@ -164,10 +169,56 @@ def expected_from(status: dict) -> dict:
             }
             for source in report["sources"]
         ],
+        "repos": [
+            {
+                "name": repo["name"],
+                "tone": f"tone {repo['tone']}",
+                "texts": [
+                    repo["name"],
+                    repo["branch"],
+                    (repo["status"].replace("_", " ") if repo["status"] != "none" else "no verdict yet")
+                    + (", building" if repo["building"] else ""),
+                    *([f"broken for {at_least(repo)}{repo['broken_for']}"] if repo["broken_for"] else []),
+                    *([f"by {repo['broken_by']}"] if repo["broken_by"] else []),
+                    *(
+                        [f"latest #{latest['id']} {latest['commit']}: {latest['status'].replace('_', ' ')}"]
+                        if (latest := repo["latest"])
+                        else []
+                    ),
+                    "open",
+                ],
+                "link": repo["link"],
+            }
+            for repo in status["repos"]
+        ],
+        "machines": [
+            {
+                "name": machine["name"],
+                "tone": f"tone {machine['run']['tone'] if machine['run'] else 'unknown'}",
+                "texts": [
+                    machine["name"],
+                    run["status"],
+                    "",
+                    f"{run['done']} of {run['total']} done"
+                    + (f", {run['failed']} failed" if run["failed"] else ""),
+                    f"run #{run['id']}",
+                ]
+                if (run := machine["run"])
+                else [machine["name"], "no run yet"],
+                "bar": [str(run["done"]), str(run["total"])] if run else None,
+                "links": [machine["link"], *([run["link"]] if run else [])],
+            }
+            for machine in status["machines"]
+        ],
         "unreachable socket": None if stack["reachable"] else stack["socket"],
         "programs": [[p["name"], p["state"], p["description"]] for p in stack["programs"]],
         "showroom": expected_status_section(status["showroom"]),
     }
+
+
+def at_least(repo: dict) -> str:
+    """A streak of failures longer than the builds the wall reads is "broken for at least"."""
+    return "at least " if repo["broken_before_recent"] else ""
 
 
 def shown_on(page: Element) -> dict:
@@ -186,11 +237,32 @@ def shown_on(page: Element) -> dict:
         "sources": [
             {
                 "name": tile.attrs["data-source"],
-                "state": next(name for name in tile.attrs["class"].split() if name.startswith("state-")),
+                "state": " ".join(name for name in tile.attrs["class"].split() if name != "tile"),
                 "texts": [element.text for element in tile.children if isinstance(element, Element)],
                 "link": next((a.attrs["href"] for a in tile.select("a")), None),
             }
             for tile in page.select("li", data_source=True)
+        ],
+        "repos": [
+            {
+                "name": tile.attrs["data-repo"],
+                "tone": tile.attrs["class"].replace("tile tone-", "tone "),
+                "texts": [element.text for element in tile.children if isinstance(element, Element)],
+                "link": tile.one("a").attrs["href"],
+            }
+            for tile in page.select("li", data_repo=True)
+        ],
+        "machines": [
+            {
+                "name": tile.attrs["data-machine"],
+                "tone": tile.attrs["class"].replace("tile tone-", "tone "),
+                "texts": [element.text for element in tile.children if isinstance(element, Element)],
+                "bar": [bar.attrs["aria-valuenow"], bar.attrs["aria-valuemax"]]
+                if (bar := next(iter(tile.select(role="progressbar")), None))
+                else None,
+                "links": [a.attrs["href"] for a in tile.select("a")],
+            }
+            for tile in page.select("li", data_machine=True)
         ],
         "unreachable socket": None if "hidden" in stack_error.attrs else stack_error.select("code")[0].text,
         "programs": [row.cells() for row in page.select("tr", data_program=True)],
