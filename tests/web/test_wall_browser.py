@@ -208,6 +208,52 @@ def test_an_empty_appliance_shows_the_lines_to_paste(start_server, browser):
 
 
 @pytest.mark.parametrize("path", PAGES)
+def test_every_page_says_it_is_stale_while_the_server_is_away_and_reads_itself_again(
+    start_server, browser, path
+):
+    server = start_server('\n[[ci.repos]]\nname = "app"\nurl = "/srv/app.git"\n')
+    watched = Watched(browser, server, LAPTOP)
+    page = watched.page
+    page.goto(server.url + path)
+    wait_live(watched)
+    assert page.locator("#stale").is_hidden()
+    server.stop()
+    page.wait_for_selector("#stale", state="visible")
+    assert page.locator("#live").inner_text() == "reconnecting…"
+    server.start()
+    # Something the page did not see while the server was away, shown once it is back.
+    report_dry_run(server, "bench after restart")
+    page.wait_for_selector("#stale", state="hidden", timeout=60_000)
+    wait_live(watched)
+    if path in ("/", "/progress"):
+        page.get_by_text("bench after restart").first.wait_for()
+    refused = "Failed to load resource: net::ERR_CONNECTION_REFUSED"
+    assert [error for error in watched.errors if error != refused] == [] and watched.foreign == []
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/login"])
+def test_every_page_at_desktop_and_phone_widths_is_kept_as_a_screenshot(start_server, browser, path):
+    server = start_server('\n[[ci.repos]]\nname = "app"\nurl = "/srv/app.git"\n')
+    report_dry_run(server, "bench #1")
+    put_report(server, [source("integration"), source("nightly", "success")])
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    name = path.strip("/") or "wall"
+    for label, viewport in (("desktop", LAPTOP), ("phone", PHONE)):
+        watched = Watched(browser, server, viewport)
+        watched.page.goto(server.url + path)
+        if path != "/login":
+            wait_live(watched)
+        else:  # nothing live on it: no stream, and no badge saying it is connecting
+            assert watched.page.locator("#live").is_hidden()
+        shot = SCREENSHOTS / f"{name}-{label}.png"
+        watched.page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 0
+        assert watched.page.evaluate("document.documentElement.scrollWidth <= innerWidth"), (path, label)
+        watched.assert_clean()
+        watched.page.close()
+
+
+@pytest.mark.parametrize("path", PAGES)
 def test_every_page_fits_a_phone(start_server, browser, path):
     server = start_server('\n[[ci.repos]]\nname = "a-repository-with-a-long-name"\nurl = "/srv/app.git"\n')
     commits = {

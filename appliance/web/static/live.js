@@ -35,6 +35,8 @@ const live = (() => {
       downSince = null;
       stale.hidden = true;
       document.body.classList.remove("is-stale");
+      // A page without a way of its own to read itself again is loaded anew.
+      if (reconnectHandlers.length === 0) { location.reload(); }
       for (const handler of reconnectHandlers) { handler(); }
     }
   }
@@ -69,6 +71,11 @@ const live = (() => {
       connect();
     });
   }
+
+  // A page with nothing live (the login page, an error page) opens no stream: no badge either.
+  document.addEventListener("DOMContentLoaded", () => {
+    if (Object.keys(handlers).length === 0) { badge.hidden = true; }
+  });
 
   return {
     on(topic, handler) {
