@@ -178,23 +178,29 @@ def client(app):
 
 
 @pytest.fixture
-def make_ci_app(tmp_path):
-    """The real Flask app (real SQLite) with ``[ci]`` settings; its services closed afterwards."""
-    from appliance.ci.settings import CIConfig
-    from appliance.config import Config
+def make_configured_app(tmp_path):
+    """The real Flask app (real SQLite) over a configuration of the sections given (``ci=``,
+    ``server=``, ``auth=``...); their services closed afterwards."""
     from appliance.web import create_app
 
     apps = []
 
-    def make(**ci_settings):
-        config = Config(data_dir=tmp_path / "data", ci=CIConfig(**ci_settings))
-        application = create_app(config)
+    def make(**sections):
+        application = create_app(Config(data_dir=tmp_path / "data", **sections))
         apps.append(application)
         return application
 
     yield make
     for application in apps:
         application.extensions["appliance"].close()
+
+
+@pytest.fixture
+def make_ci_app(make_configured_app):
+    """The app with ``[ci]`` settings."""
+    from appliance.ci.settings import CIConfig
+
+    return lambda **ci_settings: make_configured_app(ci=CIConfig(**ci_settings))
 
 
 @pytest.fixture

@@ -58,14 +58,20 @@ def test_stages_time_each_stage_and_a_failure_shows_only_its_own_log(tmp_path):
     assert [t.name for t in stages.times] == ["first"]
 
 
-def test_an_image_made_from_trees_reads_back(tmp_path):
+def small_trees(tmp_path, config_txt: str, root_files: dict[str, str]):
+    """A boot tree (config.txt, an overlay) and a root tree of ``/etc`` files, for an image."""
     boot, root = tmp_path / "boot", tmp_path / "root"
     (boot / "overlays").mkdir(parents=True)
-    (boot / "config.txt").write_text("arm_64bit=1\n")
+    (boot / "config.txt").write_text(config_txt)
     (boot / "overlays" / "a.dtbo").write_bytes(b"\xd0\x0d\xfe\xed")
     (root / "etc").mkdir(parents=True)
-    (root / "etc" / "hostname").write_text("appliance\n")
-    (root / "etc" / "secret").write_text("x")
+    for name, text in root_files.items():
+        (root / "etc" / name).write_text(text)
+    return boot, root
+
+
+def test_an_image_made_from_trees_reads_back(tmp_path):
+    boot, root = small_trees(tmp_path, "arm_64bit=1\n", {"hostname": "appliance\n", "secret": "x"})
     (root / "etc" / "secret").chmod(0o600)
     image = tmp_path / "card.img"
     stages = Stages(tmp_path / "build.log", 1, io.StringIO())
@@ -158,12 +164,7 @@ def test_a_root_that_is_not_64_bit_raspberry_pi_os_of_bookworm_or_later_is_refus
 def test_a_raspios_image_is_grown_and_its_partitions_put_back_as_they_were(tmp_path):
     """The raspios base's disk steps on a small image: the root copied out, grown, put back at the
     same place; the boot files copied out and written back into a FAT of the same label and id."""
-    boot, root = tmp_path / "boot", tmp_path / "root"
-    (boot / "overlays").mkdir(parents=True)
-    (boot / "config.txt").write_text("[all]\narm_64bit=1\n")
-    (boot / "overlays" / "a.dtbo").write_bytes(b"\xd0\x0d\xfe\xed")
-    (root / "etc").mkdir(parents=True)
-    (root / "etc" / "rpi-issue").write_text("Raspberry Pi reference\n")
+    boot, root = small_trees(tmp_path, "[all]\narm_64bit=1\n", {"rpi-issue": "Raspberry Pi reference\n"})
     image = tmp_path / "card.img"
     stages = Stages(tmp_path / "build.log", 1, io.StringIO())
     disk.make_image(stages, boot, root, image, tmp_path, seed="raspios test")

@@ -140,17 +140,8 @@ def test_a_dry_run_too_large_is_refused(reporting):
 
 
 @pytest.fixture
-def make_app(tmp_path):
-    apps = []
-
-    def make(**progress):
-        app = create_app(Config(data_dir=tmp_path / "data", progress=ProgressConfig(**progress)))
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["appliance"].close()
+def make_app(make_configured_app):
+    return lambda **progress: make_configured_app(progress=ProgressConfig(**progress))
 
 
 def test_without_a_token_a_report_is_401_by_default(make_app):

@@ -9,8 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from appliance.ci.settings import CIConfig, CIRepoConfig
-from appliance.config import Config, ServerConfig
-from appliance.web import create_app
+from appliance.config import ServerConfig
 from tests.ci.conftest import admin_auth, commits_body
 from tests.progress.conftest import dry_run
 from tests.test_metrics import parse, value
@@ -20,22 +19,12 @@ AWKWARD = 'odd "name" \\ with\na line feed'
 
 
 @pytest.fixture
-def make_app(tmp_path):
-    apps = []
-
-    def make(**server_settings):
-        config = Config(
-            data_dir=tmp_path / "data",
-            server=ServerConfig(**server_settings),
-            ci=CIConfig(repos=[CIRepoConfig(name="app", url="/srv/app.git", command="make test")]),
-        )
-        application = create_app(config)
-        apps.append(application)
-        return application
-
-    yield make
-    for application in apps:
-        application.extensions["appliance"].close()
+def make_app(make_configured_app):
+    """The app with one CI repository and the ``[server]`` settings given."""
+    repos = [CIRepoConfig(name="app", url="/srv/app.git", command="make test")]
+    return lambda **server_settings: make_configured_app(
+        server=ServerConfig(**server_settings), ci=CIConfig(repos=repos)
+    )
 
 
 def scrape(client) -> dict:

@@ -16,7 +16,7 @@ import requests
 from click.testing import CliRunner
 
 from appliance.cli import main
-from appliance.config import AuthConfig, Config, load_file
+from appliance.config import AuthConfig, load_file
 from appliance.login import LoginThrottle, Slowing, hash_password
 from appliance.web import create_app
 from tests.harness import raw_request, read_head
@@ -33,20 +33,9 @@ ACTION = "/api/ci/builds/1/cancel"
 
 
 @pytest.fixture
-def make_app(tmp_path):
-    apps = []
-
-    def make(**auth):
-        config = Config(
-            data_dir=tmp_path / "data", auth=AuthConfig(**{"password_hash": PASSWORD_HASH, **auth})
-        )
-        application = create_app(config)
-        apps.append(application)
-        return application
-
-    yield make
-    for application in apps:
-        application.extensions["appliance"].close()
+def make_app(make_configured_app):
+    """The app with a password set and the ``[auth]`` settings given."""
+    return lambda **auth: make_configured_app(auth=AuthConfig(**{"password_hash": PASSWORD_HASH, **auth}))
 
 
 def csrf_of(client, path: str = "/login") -> str:
