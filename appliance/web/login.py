@@ -22,6 +22,7 @@ from flask_wtf.csrf import CSRFError
 from itsdangerous import BadSignature
 
 from appliance.auth import session_key
+from appliance.config import SYSTEM_CONFIG
 from appliance.login import password_fingerprint, password_matches
 from appliance.web.auth import (
     LOGIN,
@@ -99,6 +100,14 @@ def local_path(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc else "/"
 
 
+def passwd_command() -> str:
+    """The command that sets the password of the configuration file this server runs on."""
+    source = services().config.file
+    if source is None or source == SYSTEM_CONFIG:
+        return "appliance passwd"
+    return f"appliance passwd --config {source}"
+
+
 def _login_answer(status: int, message: str | None, headers: dict[str, str] | None = None):
     if wants_json() and message:
         return jsonify(error_body(status, message)), status, headers or {}
@@ -106,6 +115,7 @@ def _login_answer(status: int, message: str | None, headers: dict[str, str] | No
         "login.html",
         error=message,
         password_set=bool(services().password_hash.current()),
+        passwd_command=passwd_command(),
         next=local_path(request.values.get("next")),
     )
     return page, status, headers or {}
@@ -123,7 +133,7 @@ def login():
     password_hash = services().password_hash.current()
     address = request.remote_addr or "unknown"
     if not password_hash:
-        return _login_answer(403, "No password is set: run `appliance passwd` on the appliance.")
+        return _login_answer(403, f"No password is set: run `{passwd_command()}` on the appliance.")
     wait = throttle.wait(address)
     if wait:
         log.warning("login from %s refused: too many failed logins, %d s to wait", address, wait)

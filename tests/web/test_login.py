@@ -206,7 +206,7 @@ def test_a_wrong_password_is_refused_and_logged_without_it(make_app, caplog):
 def test_without_a_password_nobody_logs_in_and_the_page_says_how_to_set_one(make_app):
     client = make_app(password_hash="").test_client()
     page = client.get("/login", headers=HTML).get_data(as_text=True)
-    assert "appliance passwd" in page
+    assert "<code>appliance passwd</code>" in page  # the system's configuration file
     assert 'type="password"' not in page
     # The form cannot be shown, but a request made anyway is refused too.
     client.get("/login")
@@ -214,6 +214,13 @@ def test_without_a_password_nobody_logs_in_and_the_page_says_how_to_set_one(make
         session["csrf_token"] = "x" * 40
     answer = client.post("/login", data={"password": ""}, headers={"Accept": "application/json"})
     assert answer.status_code == 403
+
+
+def test_the_page_names_the_configuration_file_the_server_runs_on(make_configured_app, tmp_path):
+    config_file = tmp_path / "dev.toml"
+    client = make_configured_app(file=config_file).test_client()
+    page = client.get("/login", headers=HTML).get_data(as_text=True)
+    assert f"<code>appliance passwd --config {config_file}</code>" in page
 
 
 def test_failed_logins_are_slowed_with_429_and_retry_after(make_app):
