@@ -158,8 +158,9 @@ def stack_notices(stack: Mapping[str, Any]) -> list[Notice]:
         return [
             notice(
                 "supervisord is not reachable",
-                f"Nothing answers on {stack['socket']} ({_shorten(str(stack['error']))}), so the "
-                "programs of the stack cannot be seen or restarted from here.",
+                # The error names the socket.
+                f"{_shorten(str(stack['error']))}. The stack's programs cannot be seen or "
+                "restarted from here.",
                 "On a Pi: sudo systemctl start supervisor. On a development machine: appliance stack up.",
             )
         ]

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from support import describe
 
 from appliance.showroom.demos import Showroom
-from tests.harness import ROOT, ApplianceServer, ShowroomDaemon, http_json
+from tests.harness import ROOT, ApplianceServer, ShowroomDaemon, SupervisorDaemon, http_json
 from tests.progress.conftest import dry_run, start, stop
 
 RECIPES = ROOT / "tests" / "showroom" / "fixtures" / "recipes"
@@ -141,6 +141,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-page-") as directory:
         daemon = ShowroomDaemon(Path(directory) / "showroom", RECIPES)
         daemon.start()
+        # The stack's own supervisord, as on a Pi (its programs are not what is measured).
+        stack = SupervisorDaemon(Path(directory) / "stack")
+        stack.start()
         server = None
         try:
             showroom = Showroom(daemon.config)
@@ -151,8 +154,10 @@ def main() -> None:
                 f'\n[[ci.repos]]\nname = "repo-{n:02d}"\nurl = "/srv/repo-{n:02d}.git"\n'
                 for n in range(REPOS)
             )
+            stack_section = f'\n[stack]\nsupervisor_socket = "{stack.socket}"\n'
             server = ApplianceServer(
-                Path(directory) / "server", extra_config=repos + "\n" + showroom_section(daemon)
+                Path(directory) / "server",
+                extra_config=repos + "\n" + showroom_section(daemon) + stack_section,
             )
             server.start()
             fill(server)
@@ -161,6 +166,7 @@ def main() -> None:
             if server:
                 server.stop()
             daemon.stop()
+            stack.stop()
 
 
 if __name__ == "__main__":
